@@ -1,0 +1,282 @@
+using System.ComponentModel.DataAnnotations;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
+using Pangolin.Data;
+using Pangolin.Data.Entities;
+using Pangolin.Server.Auth;
+
+namespace Pangolin.Server.Apis;
+
+/// <summary>Targets: where a resource's traffic goes, with path matching, rewriting and a health check.</summary>
+public static class TargetApi
+{
+    /// <summary>The fields of a target and its health check; on create absent means default, on update absent means unchanged.</summary>
+    public sealed record TargetRequest(
+        [property: NonNull, IntRange(1, int.MaxValue)] Optional<int> SiteId = default,
+        [property: NonNull, HostOrIp, TextLength(1, 253)] Optional<string> Ip = default,
+        [property: NonNull, IntRange(1, 65535)] Optional<int> Port = default,
+        [property: OneOf("http", "https", "h2c")] Optional<string?> Method = default,
+        [property: OneOf("http", "tcp", "udp", "ssh", "rdp", "vnc")] Optional<string?> Mode = default,
+        [property: NonNull] Optional<bool> Enabled = default,
+        [property: TextLength(1, 2048)] Optional<string?> Path = default,
+        [property: OneOf("exact", "prefix", "regex")] Optional<string?> PathMatchType = default,
+        [property: TextLength(0, 2048)] Optional<string?> RewritePath = default,
+        [property: OneOf("exact", "prefix", "regex", "stripPrefix")] Optional<string?> RewritePathType = default,
+        [property: IntRange(1, 1000)] Optional<int?> Priority = default,
+        [property: NonNull] Optional<bool> HcEnabled = default,
+        [property: TextLength(1, 2048)] Optional<string?> HcPath = default,
+        [property: OneOf("http", "https")] Optional<string?> HcScheme = default,
+        [property: OneOf("http", "tcp")] Optional<string?> HcMode = default,
+        [property: HostOrIp] Optional<string?> HcHostname = default,
+        [property: IntRange(1, 65535)] Optional<int?> HcPort = default,
+        [property: IntRange(1, 86400)] Optional<int?> HcInterval = default,
+        [property: IntRange(1, 86400)] Optional<int?> HcUnhealthyInterval = default,
+        [property: IntRange(1, 3600)] Optional<int?> HcTimeout = default,
+        Optional<List<ResourceApi.HeaderDto>?> HcHeaders = default,
+        Optional<bool?> HcFollowRedirects = default,
+        [property: OneOf("GET", "HEAD", "POST", "PUT", "OPTIONS")] Optional<string?> HcMethod = default,
+        [property: IntRange(100, 599)] Optional<int?> HcStatus = default,
+        [property: DomainName] Optional<string?> HcTlsServerName = default,
+        [property: IntRange(1, 100)] Optional<int?> HcHealthyThreshold = default,
+        [property: IntRange(1, 100)] Optional<int?> HcUnhealthyThreshold = default) : IValidatableObject
+    {
+        public bool Any() => GetType().GetProperties().Any(p => p.GetValue(this) is IOptionalValue { IsSet: true });
+
+        public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+        {
+            if (HcHeaders is { IsSet: true, Value: { } headers })
+            {
+                for (var i = 0; i < headers.Count; i++)
+                {
+                    if (ResourceApi.HeaderCheck(headers[i]) is { } problem)
+                    {
+                        yield return new ValidationResult(problem, [$"{nameof(HcHeaders)}[{i}]"]);
+                    }
+                }
+            }
+        }
+    }
+
+    public sealed record TargetDto(
+        int TargetId, int ResourceId, int SiteId, string Ip, string? Method, int Port, int? InternalPort, bool Enabled,
+        string? Path, string? PathMatchType, string? RewritePath, string? RewritePathType, int Priority,
+        bool HcEnabled, string? HcPath, string? HcScheme, string? HcMode, string? HcHostname, int? HcPort, int? HcInterval,
+        int? HcUnhealthyInterval, int? HcTimeout, IReadOnlyList<ResourceApi.HeaderDto>? HcHeaders, bool? HcFollowRedirects,
+        string? HcMethod, int? HcStatus, string HcHealth, string? HcTlsServerName, int? HcHealthyThreshold, int? HcUnhealthyThreshold,
+        string? SiteName, string? SiteType, string? SiteNiceId);
+
+    public sealed record TargetList(IReadOnlyList<TargetDto> Targets, Pagination Pagination);
+
+    private static TargetDto ToDto(Target t, TargetHealthCheck h, Site? site) => new(
+        t.TargetId, t.ResourceId, t.SiteId, t.Ip, t.Method, t.Port, t.InternalPort, t.Enabled, t.Path, t.PathMatchType, t.RewritePath,
+        t.RewritePathType, t.Priority, h.HcEnabled, h.HcPath, h.HcScheme, h.HcMode, h.HcHostname, h.HcPort, h.HcInterval,
+        h.HcUnhealthyInterval, h.HcTimeout, h.HcHeaders is null ? null : JsonSerializer.Deserialize<List<ResourceApi.HeaderDto>>(h.HcHeaders, JsonSerializerOptions.Web),
+        h.HcFollowRedirects, h.HcMethod, h.HcStatus, h.HcHealth, h.HcTlsServerName, h.HcHealthyThreshold, h.HcUnhealthyThreshold,
+        site?.Name, site?.Type, site?.NiceId);
+
+    public static RouteGroupBuilder MapTargetApi(this RouteGroupBuilder api)
+    {
+        var g = api.MapGroup("").WithTags("Targets");
+        g.MapPut("/resource/{resourceId}/target", CreateAsync).RequireOrgAction(ActionIds.CreateTarget);
+        g.MapGet("/resource/{resourceId}/targets", ListAsync).RequireOrgAction(ActionIds.ListTargets);
+        g.MapGet("/target/{targetId}", GetAsync).RequireOrgAction(ActionIds.GetTarget);
+        g.MapPost("/target/{targetId}", UpdateAsync).RequireOrgAction(ActionIds.UpdateTarget);
+        g.MapDelete("/target/{targetId}", DeleteAsync).RequireOrgAction(ActionIds.DeleteTarget);
+        return api;
+    }
+
+    private static async Task<IResult> CreateAsync(int resourceId, TargetRequest request, Caller caller, PangolinDbContext db, CancellationToken ct)
+    {
+        var missing = new[] { (request.SiteId.IsSet, "siteId"), (request.Ip.IsSet, "ip"), (request.Port.IsSet, "port") }
+            .Where(f => !f.IsSet).Select(f => f.Item2).ToList();
+        if (missing.Count > 0)
+        {
+            throw ApiException.BadRequest("Validation error: " + string.Join("; ", missing.Select(m => $"{m} is required at \"{m}\"")));
+        }
+        var resource = await db.Resources.AsNoTracking().FirstAsync(r => r.ResourceId == resourceId, ct);
+        var target = new Target { ResourceId = resourceId, Ip = "", Method = resource.Http ? "http" : null };
+        var health = new TargetHealthCheck();
+        Apply(request, target, health);
+        var site = await CheckAsync(db, caller, resource, target, health, ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        db.Targets.Add(target);
+        await db.SaveChangesAsync(ct);
+        health.TargetId = target.TargetId;
+        db.TargetHealthChecks.Add(health);
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return Api.Created(ToDto(target, health, site), "Target created successfully");
+    }
+
+    private static async Task<IResult> ListAsync(int resourceId, [AsParameters] ListQuery query, PangolinDbContext db, CancellationToken ct)
+    {
+        var rows = db.Targets.AsNoTracking().Where(t => t.ResourceId == resourceId)
+            .OrderBy(t => t.Priority).ThenBy(t => t.TargetId)
+            .Select(t => new
+            {
+                Target = t,
+                Health = db.TargetHealthChecks.FirstOrDefault(h => h.TargetId == t.TargetId),
+                Site = db.Sites.FirstOrDefault(s => s.SiteId == t.SiteId),
+            });
+        var (items, pagination) = await query.ApplyAsync(rows, ct);
+        return Api.Ok(new TargetList(items.Select(x => ToDto(x.Target, x.Health ?? new TargetHealthCheck(), x.Site)).ToList(), pagination), "Targets retrieved");
+    }
+
+    private static async Task<IResult> GetAsync(int targetId, PangolinDbContext db, CancellationToken ct)
+    {
+        var target = await db.Targets.AsNoTracking().FirstAsync(t => t.TargetId == targetId, ct);
+        var health = await db.TargetHealthChecks.AsNoTracking().FirstOrDefaultAsync(h => h.TargetId == targetId, ct) ?? new TargetHealthCheck();
+        var site = await db.Sites.AsNoTracking().FirstOrDefaultAsync(s => s.SiteId == target.SiteId, ct);
+        return Api.Ok(ToDto(target, health, site), "Target retrieved");
+    }
+
+    private static async Task<IResult> UpdateAsync(int targetId, TargetRequest request, Caller caller, PangolinDbContext db, CancellationToken ct)
+    {
+        if (!request.Any())
+        {
+            throw ApiException.BadRequest("Validation error: at least one field is required");
+        }
+        var target = await db.Targets.FirstAsync(t => t.TargetId == targetId, ct);
+        var health = await db.TargetHealthChecks.FirstOrDefaultAsync(h => h.TargetId == targetId, ct);
+        if (health is null)
+        {
+            health = new TargetHealthCheck { TargetId = targetId };
+            db.TargetHealthChecks.Add(health);
+        }
+        var resource = await db.Resources.AsNoTracking().FirstAsync(r => r.ResourceId == target.ResourceId, ct);
+        Apply(request, target, health);
+        var site = await CheckAsync(db, caller, resource, target, health, ct);
+        await db.SaveChangesAsync(ct);
+        return Api.Ok(ToDto(target, health, site), "Target updated successfully");
+    }
+
+    private static async Task<IResult> DeleteAsync(int targetId, PangolinDbContext db, CancellationToken ct)
+    {
+        await db.Targets.Where(t => t.TargetId == targetId).ExecuteDeleteAsync(ct);
+        return Api.Done("Target deleted successfully");
+    }
+
+    private static void Apply(TargetRequest r, Target t, TargetHealthCheck h)
+    {
+        t.SiteId = r.SiteId.Or(t.SiteId);
+        t.Ip = r.Ip.Or(t.Ip);
+        t.Port = r.Port.Or(t.Port);
+        t.Method = r.Method.Or(t.Method);
+        t.Enabled = r.Enabled.Or(t.Enabled);
+        t.Path = r.Path.Or(t.Path);
+        t.PathMatchType = r.PathMatchType.Or(t.PathMatchType);
+        t.RewritePath = r.RewritePath.Or(t.RewritePath);
+        t.RewritePathType = r.RewritePathType.Or(t.RewritePathType);
+        t.Priority = r.Priority.IsSet ? r.Priority.Value ?? 100 : t.Priority;
+        h.HcEnabled = r.HcEnabled.Or(h.HcEnabled);
+        h.HcPath = r.HcPath.Or(h.HcPath);
+        h.HcScheme = r.HcScheme.Or(h.HcScheme);
+        h.HcMode = r.HcMode.Or(h.HcMode);
+        h.HcHostname = r.HcHostname.Or(h.HcHostname);
+        h.HcPort = r.HcPort.Or(h.HcPort);
+        h.HcInterval = r.HcInterval.Or(h.HcInterval);
+        h.HcUnhealthyInterval = r.HcUnhealthyInterval.Or(h.HcUnhealthyInterval);
+        h.HcTimeout = r.HcTimeout.Or(h.HcTimeout);
+        if (r.HcHeaders.IsSet)
+        {
+            h.HcHeaders = r.HcHeaders.Value is { } headers ? JsonSerializer.Serialize(headers, JsonSerializerOptions.Web) : null;
+        }
+        h.HcFollowRedirects = r.HcFollowRedirects.Or(h.HcFollowRedirects);
+        h.HcMethod = r.HcMethod.Or(h.HcMethod);
+        h.HcStatus = r.HcStatus.Or(h.HcStatus);
+        h.HcTlsServerName = r.HcTlsServerName.Or(h.HcTlsServerName);
+        h.HcHealthyThreshold = r.HcHealthyThreshold.Or(h.HcHealthyThreshold);
+        h.HcUnhealthyThreshold = r.HcUnhealthyThreshold.Or(h.HcUnhealthyThreshold);
+    }
+
+    /// <summary>Checks the target as it will be stored, so that create and update share one set of rules.</summary>
+    private static async Task<Site> CheckAsync(PangolinDbContext db, Caller caller, Resource resource, Target t, TargetHealthCheck h, CancellationToken ct)
+    {
+        var site = await Grants.VisibleSites(db, caller, db.Sites.AsNoTracking().Where(s => s.SiteId == t.SiteId && s.OrgId == resource.OrgId))
+            .FirstOrDefaultAsync(ct) ?? throw ApiException.NotFound("Site not found");
+        if (site.Type == "wireguard" && site.Subnet is not null && Syntax.TryParseCidr(site.Subnet, out var subnet)
+            && (!Syntax.TryParseIp(t.Ip, out var ip) || !subnet.Contains(ip)))
+        {
+            throw ApiException.BadRequest($"Validation error: the target IP must lie inside the site's subnet {site.Subnet}");
+        }
+        if (resource.Http)
+        {
+            t.Method ??= "http";
+        }
+        else if (t.Method is not null)
+        {
+            throw ApiException.BadRequest("Validation error: method applies to HTTP resources only");
+        }
+        if (!resource.Http && (t.Path is not null || t.RewritePath is not null))
+        {
+            throw ApiException.BadRequest("Validation error: path matching applies to HTTP resources only");
+        }
+        if ((t.Path is null) != (t.PathMatchType is null))
+        {
+            throw ApiException.BadRequest("Validation error: path and pathMatchType go together; set both or neither");
+        }
+        if (t.PathMatchType == "regex" && !IsRegex(t.Path!))
+        {
+            throw ApiException.BadRequest("Validation error: path is not a valid regular expression");
+        }
+        if (t.PathMatchType is "exact" or "prefix" && !t.Path!.StartsWith('/'))
+        {
+            throw ApiException.BadRequest("Validation error: path must start with '/'");
+        }
+        if (t.RewritePathType is not null && t.RewritePathType != "stripPrefix" && t.RewritePath is null)
+        {
+            throw ApiException.BadRequest("Validation error: rewritePath is required with rewritePathType " + t.RewritePathType);
+        }
+        if (t.RewritePath is not null && t.RewritePathType is null)
+        {
+            throw ApiException.BadRequest("Validation error: rewritePathType is required with rewritePath");
+        }
+        if (t.RewritePathType is not null && t.PathMatchType is null)
+        {
+            throw ApiException.BadRequest("Validation error: a rewrite needs a path match (path and pathMatchType)");
+        }
+        if (t.RewritePathType == "stripPrefix" && t.PathMatchType != "prefix")
+        {
+            throw ApiException.BadRequest("Validation error: stripPrefix needs pathMatchType prefix");
+        }
+        if (t.RewritePathType == "regex" && t.PathMatchType != "regex")
+        {
+            throw ApiException.BadRequest("Validation error: a regex rewrite needs pathMatchType regex");
+        }
+        if (h.HcEnabled)
+        {
+            // Upstream silently drops a health check without a host name (fosrl/pangolin#3314); default to the target.
+            h.HcHostname ??= t.Ip;
+            h.HcMode ??= resource.Http ? "http" : "tcp";
+            h.HcScheme ??= h.HcMode == "http" ? "http" : null;
+            h.HcPath ??= h.HcMode == "http" ? "/" : null;
+            h.HcMethod ??= h.HcMode == "http" ? "GET" : null;
+            h.HcInterval ??= 30;
+            h.HcUnhealthyInterval ??= h.HcInterval;
+            h.HcTimeout ??= 5;
+            if (h.HcTimeout > h.HcInterval)
+            {
+                throw ApiException.BadRequest("Validation error: hcTimeout must not exceed hcInterval");
+            }
+            if (h.HcPath is not null && !h.HcPath.StartsWith('/'))
+            {
+                throw ApiException.BadRequest("Validation error: hcPath must start with '/'");
+            }
+        }
+        return site;
+    }
+
+    private static bool IsRegex(string pattern)
+    {
+        try
+        {
+            _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromMilliseconds(100));
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+}

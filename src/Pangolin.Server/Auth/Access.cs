@@ -1,0 +1,296 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Microsoft.EntityFrameworkCore;
+using Pangolin.Data;
+
+namespace Pangolin.Server.Auth;
+
+/// <summary>What an endpoint acts on, which decides how the caller's rights are looked up.</summary>
+public enum AccessScope
+{
+    /// <summary>One org, found from the route (orgId, or the org of siteId, resourceId, targetId, roleId, accessTokenId).</summary>
+    Org,
+
+    /// <summary>The whole server: server admins, or root API keys with the action.</summary>
+    Server,
+
+    /// <summary>Any signed-in user; for API keys, a root key with the action.</summary>
+    AnyUser,
+
+    /// <summary>The user named by the route's userId (or a server admin); for API keys, a root key with the action.</summary>
+    Self,
+}
+
+/// <summary>
+/// The access rule of one endpoint. It is both endpoint metadata (the authorization matrix test reads it)
+/// and the requirement of the endpoint's authorization policy.
+/// </summary>
+public sealed record AccessRule(AccessScope Scope, string? Action) : IAuthorizationRequirement
+{
+    public override string ToString() => Action is null ? Scope.ToString() : $"{Scope}:{Action}";
+}
+
+/// <summary>Why access was refused: the status and message the client gets.</summary>
+internal sealed record AccessDenial(int Status, string Message);
+
+public static class AccessEndpointExtensions
+{
+    /// <summary>Requires the caller to hold <paramref name="action"/> in the org the route names.</summary>
+    public static TBuilder RequireOrgAction<TBuilder>(this TBuilder builder, string action)
+        where TBuilder : IEndpointConventionBuilder => builder.RequireAccess(new AccessRule(AccessScope.Org, action));
+
+    public static TBuilder RequireAccess<TBuilder>(this TBuilder builder, AccessRule rule)
+        where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.WithMetadata(rule);
+        return builder.RequireAuthorization(new AuthorizationPolicyBuilder().AddRequirements(rule).Build());
+    }
+}
+
+/// <summary>
+/// Decides an <see cref="AccessRule"/>: resolves the org the route acts on, then checks the caller's roles and
+/// direct actions there (users), or the key's orgs and actions (API keys). Members who are not admins also need
+/// a grant on the single site or resource a route names. Entities outside the caller's orgs answer 404, so that
+/// one org cannot learn what another holds.
+/// </summary>
+internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler<AccessRule>
+{
+    internal const string DenialKey = "pangolin.access-denial";
+
+    protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, AccessRule requirement)
+    {
+        if (context.Resource is not HttpContext http || http.Features.Get<Caller>() is not { } caller)
+        {
+            return; // not authenticated: the result handler answers 401
+        }
+        var denial = await DecideAsync(http, caller, requirement);
+        if (denial is null)
+        {
+            context.Succeed(requirement);
+        }
+        else
+        {
+            http.Items[DenialKey] = denial;
+            context.Fail(new AuthorizationFailureReason(this, denial.Message));
+        }
+    }
+
+    private async Task<AccessDenial?> DecideAsync(HttpContext http, Caller caller, AccessRule rule)
+    {
+        var ct = http.RequestAborted;
+        switch (rule.Scope)
+        {
+            case AccessScope.AnyUser:
+                return caller.Kind == CallerKind.User ? null : await RootKeyAsync(caller, rule.Action, ct);
+            case AccessScope.Server:
+                if (caller.Kind == CallerKind.User)
+                {
+                    return caller.IsServerAdmin ? null : Forbidden("Only a server admin may do this");
+                }
+                return await RootKeyAsync(caller, rule.Action, ct);
+            case AccessScope.Self:
+                if (caller.Kind == CallerKind.User)
+                {
+                    var userId = http.GetRouteValue("userId") as string;
+                    return caller.IsServerAdmin || userId == caller.UserId ? null : Forbidden("You may only do this for your own account");
+                }
+                return await RootKeyAsync(caller, rule.Action, ct);
+            default:
+                return await OrgAsync(http, caller, rule.Action, ct);
+        }
+    }
+
+    private async Task<AccessDenial?> RootKeyAsync(Caller caller, string? action, CancellationToken ct)
+    {
+        if (!caller.IsRootKey)
+        {
+            return Forbidden("This needs a root API key");
+        }
+        return action is null || await KeyHasActionAsync(caller.ApiKeyId!, action, ct) ? null : MissingAction(caller, action);
+    }
+
+    private async Task<AccessDenial?> OrgAsync(HttpContext http, Caller caller, string? action, CancellationToken ct)
+    {
+        var target = await ResolveAsync(http, ct);
+        if (target.Denial is not null)
+        {
+            return target.Denial;
+        }
+        var orgId = target.OrgId!;
+        caller.OrgId = orgId;
+
+        if (caller.Kind == CallerKind.ApiKey)
+        {
+            if (!caller.IsRootKey && !await db.ApiKeyOrgs.AnyAsync(k => k.ApiKeyId == caller.ApiKeyId && k.OrgId == orgId, ct))
+            {
+                return target.FromEntity ? NotFound(target.Kind) : Forbidden("This API key has no access to this organization");
+            }
+            return action is null || await KeyHasActionAsync(caller.ApiKeyId!, action, ct) ? null : MissingAction(caller, action);
+        }
+
+        var membership = await db.UserOrgs.AsNoTracking()
+            .Where(m => m.UserId == caller.UserId && m.OrgId == orgId)
+            .Select(m => new
+            {
+                m.IsOwner,
+                Roles = db.UserOrgRoles.Where(r => r.UserId == m.UserId && r.OrgId == m.OrgId)
+                    .Join(db.Roles, r => r.RoleId, role => role.RoleId, (r, role) => new { role.RoleId, role.IsAdmin })
+                    .ToList(),
+            })
+            .FirstOrDefaultAsync(ct);
+        if (membership is null)
+        {
+            if (caller.IsServerAdmin)
+            {
+                caller.IsOrgAdmin = true;
+                return null;
+            }
+            return target.FromEntity ? NotFound(target.Kind) : Forbidden("You do not have access to this organization");
+        }
+        caller.IsOrgOwner = membership.IsOwner;
+        caller.RoleIds = membership.Roles.Select(r => r.RoleId).ToArray();
+        caller.IsOrgAdmin = membership.Roles.Any(r => r.IsAdmin) || caller.IsServerAdmin;
+        if (caller.IsOrgAdmin || action is null)
+        {
+            return null;
+        }
+        var roleIds = caller.RoleIds;
+        var allowed = await db.RoleActions.AnyAsync(a => roleIds.Contains(a.RoleId) && a.ActionId == action, ct)
+            || await db.UserActions.AnyAsync(a => a.UserId == caller.UserId && a.OrgId == orgId && a.ActionId == action, ct);
+        if (!allowed)
+        {
+            return MissingAction(caller, action);
+        }
+        // Members see single sites and resources only through a grant to one of their roles or to them.
+        return target.Kind switch
+        {
+            "Site" when !await db.RoleSites.AnyAsync(g => g.SiteId == target.SiteId && roleIds.Contains(g.RoleId), ct)
+                && !await db.UserSites.AnyAsync(g => g.SiteId == target.SiteId && g.UserId == caller.UserId, ct)
+                => NotFound("Site"),
+            "Resource" or "Target" or "AccessToken" when !await db.RoleResources.AnyAsync(g => g.ResourceId == target.ResourceId && roleIds.Contains(g.RoleId), ct)
+                && !await db.UserResources.AnyAsync(g => g.ResourceId == target.ResourceId && g.UserId == caller.UserId, ct)
+                => NotFound(target.Kind),
+            _ => null,
+        };
+    }
+
+    private Task<bool> KeyHasActionAsync(string apiKeyId, string action, CancellationToken ct) =>
+        db.ApiKeyActions.AnyAsync(a => a.ApiKeyId == apiKeyId && a.ActionId == action, ct);
+
+    private async Task<Target> ResolveAsync(HttpContext http, CancellationToken ct)
+    {
+        if (http.GetRouteValue("orgId") is string orgId)
+        {
+            if (!await db.Orgs.AnyAsync(o => o.OrgId == orgId, ct))
+            {
+                // Only a server admin (or root key) learns that an org does not exist; others are refused alike.
+                var caller = http.Features.Get<Caller>()!;
+                return caller.IsServerAdmin || caller.IsRootKey
+                    ? Target.Deny(NotFound("Organization"))
+                    : Target.Deny(Forbidden("You do not have access to this organization"));
+            }
+            return new Target(orgId, "Org", FromEntity: false);
+        }
+        if (TryId(http, "resourceId", out var resourceId, out var bad))
+        {
+            var org = await db.Resources.Where(r => r.ResourceId == resourceId).Select(r => r.OrgId).FirstOrDefaultAsync(ct);
+            return org is null ? Target.Deny(NotFound("Resource")) : new Target(org, "Resource", true) { ResourceId = resourceId };
+        }
+        if (TryId(http, "siteId", out var siteId, out bad))
+        {
+            var org = await db.Sites.Where(s => s.SiteId == siteId).Select(s => s.OrgId).FirstOrDefaultAsync(ct);
+            return org is null ? Target.Deny(NotFound("Site")) : new Target(org, "Site", true) { SiteId = siteId };
+        }
+        if (TryId(http, "targetId", out var targetId, out bad))
+        {
+            var row = await db.Targets.Where(t => t.TargetId == targetId)
+                .Join(db.Resources, t => t.ResourceId, r => r.ResourceId, (t, r) => new { r.OrgId, r.ResourceId })
+                .FirstOrDefaultAsync(ct);
+            return row is null ? Target.Deny(NotFound("Target")) : new Target(row.OrgId, "Target", true) { ResourceId = row.ResourceId };
+        }
+        if (TryId(http, "roleId", out var roleId, out bad))
+        {
+            var org = await db.Roles.Where(r => r.RoleId == roleId).Select(r => r.OrgId).FirstOrDefaultAsync(ct);
+            return org is null ? Target.Deny(NotFound("Role")) : new Target(org, "Role", true);
+        }
+        if (http.GetRouteValue("accessTokenId") is string tokenId)
+        {
+            var row = await db.ResourceAccessTokens.Where(t => t.AccessTokenId == tokenId).Select(t => new { t.OrgId, t.ResourceId }).FirstOrDefaultAsync(ct);
+            return row is null ? Target.Deny(NotFound("AccessToken")) : new Target(row.OrgId, "AccessToken", true) { ResourceId = row.ResourceId };
+        }
+        return Target.Deny(bad ?? new AccessDenial(StatusCodes.Status500InternalServerError, "The route names no organization"));
+    }
+
+    private static bool TryId(HttpContext http, string name, out int id, out AccessDenial? bad)
+    {
+        id = 0;
+        bad = null;
+        if (http.GetRouteValue(name) is not string raw)
+        {
+            return false;
+        }
+        if (!int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out id) || id <= 0)
+        {
+            bad = new AccessDenial(StatusCodes.Status400BadRequest, $"Validation error: \"{name}\" must be a positive integer");
+            return false;
+        }
+        return true;
+    }
+
+    private static AccessDenial Forbidden(string message) => new(StatusCodes.Status403Forbidden, message);
+
+    private static AccessDenial NotFound(string kind) => new(StatusCodes.Status404NotFound, kind switch
+    {
+        "AccessToken" => "Access token not found",
+        "Org" or "Organization" => "Organization not found",
+        _ => $"{kind} not found",
+    });
+
+    private static AccessDenial MissingAction(Caller caller, string action) => Forbidden(caller.Kind == CallerKind.ApiKey
+        ? $"This API key is not allowed to perform '{action}'; grant the action to the key"
+        : $"You are not allowed to perform '{action}' in this organization");
+
+    private sealed record Target(string? OrgId, string Kind, bool FromEntity)
+    {
+        public AccessDenial? Denial { get; init; }
+        public int SiteId { get; init; }
+        public int ResourceId { get; init; }
+
+        public static Target Deny(AccessDenial denial) => new(null, "", false) { Denial = denial };
+    }
+}
+
+/// <summary>Turns refused authorization into problem details: 401 without a caller, else the handler's denial.</summary>
+internal sealed class AccessResultHandler : IAuthorizationMiddlewareResultHandler
+{
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        if (authorizeResult.Succeeded || context.GetEndpoint()?.Metadata.GetMetadata<AccessRule>() is null)
+        {
+            await _default.HandleAsync(next, context, policy, authorizeResult);
+            return;
+        }
+        if (context.Items[AccessHandler.DenialKey] is AccessDenial denial)
+        {
+            await Apis.Problems.WriteAsync(context, denial.Status, denial.Message);
+            return;
+        }
+        var integration = AuthSchemes.IsIntegrationPath(context.Request.Path);
+        var failure = context.Items[ApiKeyAuthenticationHandler.FailureKey] as string;
+        if (failure == ApiKeyAuthenticationHandler.TooManyMessage)
+        {
+            await Apis.Problems.WriteAsync(context, StatusCodes.Status429TooManyRequests, failure);
+            return;
+        }
+        var message = integration ? failure ?? ApiKeyAuthenticationHandler.RequiredMessage : "You are not signed in; log in first";
+        if (integration)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+        }
+        await Apis.Problems.WriteAsync(context, StatusCodes.Status401Unauthorized, message);
+    }
+}

@@ -1,0 +1,486 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Pangolin.Data;
+using Pangolin.Server.Apis;
+using Pangolin.Server.Configuration;
+using Pangolin.Server.RateLimiting;
+
+namespace Pangolin.Server.Auth;
+
+/// <summary>Sign-in, sign-up, two-factor, e-mail verification and password endpoints under /api/v1/auth (upstream's paths).</summary>
+public static class AuthApi
+{
+    public sealed record LoginRequest(
+        [property: Required, Email, MaxLength(254)] string? Email,
+        [property: Required, MaxLength(1024)] string? Password,
+        [property: MaxLength(64)] string? Code = null,
+        [property: MaxLength(64)] string? ResourceGuid = null);
+
+    public sealed record LoginResponse(bool? CodeRequested = null, bool? EmailVerificationRequired = null, bool? TwoFactorSetupRequired = null);
+
+    public sealed record SignupRequest(
+        [property: Required, Email, MaxLength(254)] string? Email,
+        [property: Required, MaxLength(1024)] string? Password,
+        [property: MaxLength(256)] string? InviteToken = null,
+        [property: MaxLength(64)] string? InviteId = null,
+        string? TermsAcceptedTimestamp = null,
+        bool? MarketingEmailConsent = null);
+
+    public sealed record SignupResponse(bool? EmailVerificationRequired, string? OrgId);
+
+    public sealed record SetServerAdminRequest(
+        [property: Required, Email, MaxLength(254)] string? Email,
+        [property: Required, MaxLength(1024)] string? Password,
+        [property: Required, MinLength(1), MaxLength(256)] string? SetupToken);
+
+    public sealed record InitialSetupResponse(bool Complete);
+
+    public sealed record TwoFactorRequest(
+        [property: Required, MaxLength(1024)] string? Password,
+        [property: Email, MaxLength(254)] string? Email = null);
+
+    public sealed record TwoFactorSecretResponse(string Secret, string Uri);
+
+    public sealed record TwoFactorEnableRequest(
+        [property: Required, MaxLength(64)] string? Code,
+        [property: Email, MaxLength(254)] string? Email = null,
+        [property: MaxLength(1024)] string? Password = null);
+
+    public sealed record TwoFactorEnableResponse(bool Valid, IReadOnlyList<string>? BackupCodes);
+
+    public sealed record TwoFactorDisableRequest(
+        [property: Required, MaxLength(1024)] string? Password,
+        [property: MaxLength(64)] string? Code = null);
+
+    public sealed record CodeRequestedResponse(bool CodeRequested);
+
+    public sealed record ResetRequest([property: Required, Email, MaxLength(254)] string? Email);
+
+    public sealed record ResetPasswordRequest(
+        [property: Required, Email, MaxLength(254)] string? Email,
+        [property: Required, MaxLength(256)] string? Token,
+        [property: Required, MaxLength(1024)] string? NewPassword,
+        [property: MaxLength(64)] string? Code = null);
+
+    public sealed record ChangePasswordRequest(
+        [property: Required, MaxLength(1024)] string? OldPassword,
+        [property: Required, MaxLength(1024)] string? NewPassword,
+        [property: MaxLength(64)] string? Code = null);
+
+    public sealed record VerifyEmailRequest([property: Required, MaxLength(64)] string? Code);
+
+    public sealed record VerifyEmailResponse(bool Valid);
+
+    public sealed record UserResponse(
+        string UserId, string Email, string? Username, string? Name, string Type, bool TwoFactorEnabled,
+        bool EmailVerified, bool ServerAdmin, int? IdpId, string? IdpName, DateTime DateCreated);
+
+    internal const string BadCredentials = "Username or password is incorrect";
+
+    public static RouteGroupBuilder MapAuthApi(this RouteGroupBuilder api)
+    {
+        var auth = api.MapGroup("/auth").WithTags("Auth").AllowAnonymous();
+        auth.MapPost("/login", LoginAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapPost("/logout", LogoutAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapPut("/signup", SignupAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapPut("/set-server-admin", SetServerAdminAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapGet("/initial-setup-complete", InitialSetupCompleteAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapPost("/2fa/request", RequestTwoFactorAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapPost("/2fa/enable", EnableTwoFactorAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapPost("/reset-password/request", RequestPasswordResetAsync).WithMetadata(PublicEndpoint.Instance);
+        auth.MapPost("/reset-password", ResetPasswordAsync).WithMetadata(PublicEndpoint.Instance);
+
+        var signedIn = api.MapGroup("/auth").WithTags("Auth");
+        signedIn.MapPost("/2fa/disable", DisableTwoFactorAsync).RequireAccess(new AccessRule(AccessScope.AnyUser, null));
+        signedIn.MapPost("/change-password", ChangePasswordAsync).RequireAccess(new AccessRule(AccessScope.AnyUser, null));
+        signedIn.MapPost("/verify-email", VerifyEmailAsync).RequireAccess(new AccessRule(AccessScope.AnyUser, null));
+        signedIn.MapPost("/verify-email/request", RequestEmailVerificationAsync).RequireAccess(new AccessRule(AccessScope.AnyUser, null));
+        api.MapGet("/user", GetCurrentUserAsync).WithTags("Auth").RequireAccess(new AccessRule(AccessScope.AnyUser, null));
+        return api;
+    }
+
+    private static async Task<IResult> LoginAsync(
+        LoginRequest request, bool? forceLogin, HttpContext http, PangolinDbContext db, AccountService accounts,
+        PasswordHasher hasher, SessionService sessions, IRateLimiter limiter, IOptions<RateLimitOptions> limits,
+        IOptions<FlagsOptions> flags, CancellationToken ct)
+    {
+        var existing = http.Features.Get<Caller>();
+        if (existing is not null && forceLogin != true)
+        {
+            return Api.Done("Already logged in");
+        }
+        var email = AccountService.NormalizeEmail(request.Email!);
+        limiter.Enforce(http, limits.Value, "login", email);
+        if (request.ResourceGuid is not null && !await db.Resources.AnyAsync(r => r.ResourceGuid == request.ResourceGuid, ct))
+        {
+            throw ApiException.NotFound("Resource not found");
+        }
+        var user = await accounts.FindInternalUserAsync(email, ct);
+        if (user?.PasswordHash is null)
+        {
+            await hasher.DummyVerifyAsync(request.Password!, ct);
+            throw ApiException.Unauthorized(BadCredentials);
+        }
+        if (!await hasher.VerifyAsync(request.Password!, user.PasswordHash, ct))
+        {
+            throw ApiException.Unauthorized(BadCredentials);
+        }
+        if (PasswordHasher.NeedsRehash(user.PasswordHash, hasher.Cost))
+        {
+            user.PasswordHash = await hasher.HashAsync(request.Password!, ct);
+        }
+        if (user.TwoFactorSetupRequested && !user.TwoFactorEnabled)
+        {
+            await db.SaveChangesAsync(ct);
+            return Api.Accepted(new LoginResponse(TwoFactorSetupRequired: true), "Two-factor authentication setup required");
+        }
+        if (user.TwoFactorEnabled)
+        {
+            if (string.IsNullOrWhiteSpace(request.Code))
+            {
+                await db.SaveChangesAsync(ct);
+                return Api.Accepted(new LoginResponse(CodeRequested: true), "Two-factor authentication required");
+            }
+            limiter.Enforce(http, limits.Value, "2fa", user.UserId);
+            if (!await accounts.VerifySecondFactorAsync(user, request.Code, ct))
+            {
+                await db.SaveChangesAsync(ct);
+                throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
+            }
+        }
+        if (existing?.SessionId is { } previous)
+        {
+            await sessions.InvalidateAsync(previous, ct);
+        }
+        await db.SaveChangesAsync(ct);
+        var (token, session) = await sessions.CreateAsync(user.UserId, http, ct);
+        sessions.WriteCookie(http, token, session.ExpiresAt);
+        limiter.Reset("login", email);
+        if (flags.Value.RequireEmailVerification && !user.EmailVerified)
+        {
+            return Api.Ok(new LoginResponse(EmailVerificationRequired: true), "Logged in successfully; verify your email address");
+        }
+        return Api.Done("Logged in successfully");
+    }
+
+    private static async Task<IResult> LogoutAsync(HttpContext http, SessionService sessions, CancellationToken ct)
+    {
+        if (http.Features.Get<Caller>()?.SessionId is { } sessionId)
+        {
+            await sessions.InvalidateAsync(sessionId, ct);
+        }
+        sessions.ClearCookie(http);
+        return Api.Done("Logged out successfully");
+    }
+
+    private static async Task<IResult> SignupAsync(
+        SignupRequest request, HttpContext http, PangolinDbContext db, AccountService accounts, InviteService invites,
+        SessionService sessions, IRateLimiter limiter, IOptions<RateLimitOptions> limits, IOptions<FlagsOptions> flags, CancellationToken ct)
+    {
+        var email = AccountService.NormalizeEmail(request.Email!);
+        limiter.Enforce(http, limits.Value, "signup", http.ClientIp());
+        var (inviteId, inviteToken) = InviteService.SplitToken(request.InviteId, request.InviteToken);
+        var invite = inviteId is null ? null : await invites.FindValidAsync(inviteId, inviteToken!, ct);
+        if (inviteId is not null && invite is null)
+        {
+            throw ApiException.BadRequest("The invitation is invalid or has expired");
+        }
+        if (invite is not null && invite.Email != email)
+        {
+            throw ApiException.Forbidden("This invitation was sent to another email address");
+        }
+        if (invite is null && flags.Value.DisableSignupWithoutInvite)
+        {
+            throw ApiException.Forbidden("Sign-up is by invitation only on this server");
+        }
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        // An invitation link proves the address, so it needs no separate verification.
+        var user = await accounts.CreateInternalUserAsync(email, request.Password!, serverAdmin: false, emailVerified: invite is not null, ct);
+        await db.SaveChangesAsync(ct);
+        string? orgId = null;
+        if (invite is not null)
+        {
+            orgId = await invites.AcceptAsync(user, invite, ct);
+        }
+        await tx.CommitAsync(ct);
+        var (token, session) = await sessions.CreateAsync(user.UserId, http, ct);
+        sessions.WriteCookie(http, token, session.ExpiresAt);
+        var verify = flags.Value.RequireEmailVerification && !user.EmailVerified;
+        if (verify)
+        {
+            await accounts.SendVerificationCodeAsync(user, ct);
+        }
+        return Api.Ok(new SignupResponse(verify ? true : null, orgId), "User created successfully");
+    }
+
+    private static async Task<IResult> SetServerAdminAsync(
+        SetServerAdminRequest request, HttpContext http, PangolinDbContext db, AccountService accounts,
+        IRateLimiter limiter, IOptions<RateLimitOptions> limits, TimeProvider time, CancellationToken ct)
+    {
+        limiter.Enforce(http, limits.Value, "setup-token", http.ClientIp());
+        if (await db.Users.AnyAsync(u => u.ServerAdmin, ct))
+        {
+            throw ApiException.BadRequest("Server admin already exists");
+        }
+        var hash = Secrets.Sha256Hex(request.SetupToken!.Trim());
+        var tokens = await db.SetupTokens.Where(t => !t.Used).ToListAsync(ct);
+        var token = tokens.FirstOrDefault(t => Secrets.FixedTimeEquals(t.TokenHash, hash));
+        if (token is null)
+        {
+            throw ApiException.BadRequest("Invalid or used setup token; use the token printed when the server started");
+        }
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        await accounts.CreateInternalUserAsync(request.Email!, request.Password!, serverAdmin: true, emailVerified: true, ct);
+        token.Used = true;
+        token.DateUsed = time.GetUtcNow().UtcDateTime;
+        await db.SaveChangesAsync(ct);
+        await tx.CommitAsync(ct);
+        return Api.Done("Server admin set successfully");
+    }
+
+    private static async Task<IResult> InitialSetupCompleteAsync(PangolinDbContext db, CancellationToken ct) =>
+        Api.Ok(new InitialSetupResponse(await db.Users.AnyAsync(u => u.ServerAdmin, ct)), "Initial setup status");
+
+    /// <summary>Signed in, or (for a forced setup before the first sign-in) by e-mail and password.</summary>
+    private static async Task<Pangolin.Data.Entities.User> AuthenticateForTwoFactorAsync(
+        HttpContext http, PangolinDbContext db, AccountService accounts, PasswordHasher hasher,
+        IRateLimiter limiter, RateLimitOptions limits, string? email, string? password, CancellationToken ct)
+    {
+        var caller = http.Features.Get<Caller>();
+        Pangolin.Data.Entities.User? user;
+        if (caller?.UserId is not null)
+        {
+            user = await db.Users.FirstAsync(u => u.UserId == caller.UserId, ct);
+        }
+        else if (email is not null)
+        {
+            limiter.Enforce(http, limits, "login", AccountService.NormalizeEmail(email));
+            user = await accounts.FindInternalUserAsync(email, ct);
+            if (user is null)
+            {
+                await hasher.DummyVerifyAsync(password ?? "", ct);
+                throw ApiException.Unauthorized(BadCredentials);
+            }
+        }
+        else
+        {
+            throw ApiException.Unauthorized("You are not signed in; log in first, or send email and password");
+        }
+        if (password is not null || caller?.UserId is null)
+        {
+            limiter.Enforce(http, limits, "password", user.UserId);
+            if (!await hasher.VerifyAsync(password ?? "", user.PasswordHash, ct))
+            {
+                throw ApiException.Unauthorized(caller?.UserId is null ? BadCredentials : "Password is incorrect");
+            }
+        }
+        return user;
+    }
+
+    private static async Task<IResult> RequestTwoFactorAsync(
+        TwoFactorRequest request, HttpContext http, PangolinDbContext db, AccountService accounts, PasswordHasher hasher,
+        IRateLimiter limiter, IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        var user = await AuthenticateForTwoFactorAsync(http, db, accounts, hasher, limiter, limits.Value, request.Email, request.Password, ct);
+        if (user.Type != "internal")
+        {
+            throw ApiException.BadRequest("Two-factor authentication is managed by your identity provider");
+        }
+        if (user.TwoFactorEnabled)
+        {
+            throw ApiException.BadRequest("Two-factor authentication is already enabled");
+        }
+        var (secret, uri) = accounts.BeginTwoFactor(user);
+        await db.SaveChangesAsync(ct);
+        return Api.Ok(new TwoFactorSecretResponse(secret, uri), "Two-factor secret generated");
+    }
+
+    private static async Task<IResult> EnableTwoFactorAsync(
+        TwoFactorEnableRequest request, HttpContext http, PangolinDbContext db, AccountService accounts, PasswordHasher hasher,
+        IRateLimiter limiter, IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        var signedIn = http.Features.Get<Caller>()?.UserId is not null;
+        var user = await AuthenticateForTwoFactorAsync(http, db, accounts, hasher, limiter, limits.Value,
+            request.Email, signedIn ? null : request.Password, ct);
+        limiter.Enforce(http, limits.Value, "2fa", user.UserId);
+        var codes = await accounts.CompleteTwoFactorAsync(user, request.Code!, ct);
+        if (codes is null)
+        {
+            throw ApiException.BadRequest("The code is incorrect; enter the current code from your authenticator app");
+        }
+        await db.SaveChangesAsync(ct);
+        await accounts.NotifyAsync(user, "Two-factor authentication enabled",
+            "Two-factor authentication was enabled on your Pangolin account. If it was not you, contact your administrator.", ct);
+        return Api.Ok(new TwoFactorEnableResponse(true, codes), "Two-factor authentication enabled");
+    }
+
+    private static async Task<IResult> DisableTwoFactorAsync(
+        TwoFactorDisableRequest request, Caller caller, HttpContext http, PangolinDbContext db, AccountService accounts,
+        PasswordHasher hasher, IRateLimiter limiter, IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        var user = await db.Users.FirstAsync(u => u.UserId == caller.UserId, ct);
+        limiter.Enforce(http, limits.Value, "password", user.UserId);
+        if (!await hasher.VerifyAsync(request.Password!, user.PasswordHash, ct))
+        {
+            throw ApiException.Unauthorized("Password is incorrect");
+        }
+        if (!user.TwoFactorEnabled)
+        {
+            throw ApiException.BadRequest("Two-factor authentication is not enabled");
+        }
+        if (string.IsNullOrWhiteSpace(request.Code))
+        {
+            return Api.Accepted(new CodeRequestedResponse(true), "Two-factor code required");
+        }
+        limiter.Enforce(http, limits.Value, "2fa", user.UserId);
+        if (!await accounts.VerifySecondFactorAsync(user, request.Code, ct))
+        {
+            await db.SaveChangesAsync(ct);
+            throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
+        }
+        await accounts.DisableTwoFactorAsync(user, ct);
+        await db.SaveChangesAsync(ct);
+        await accounts.NotifyAsync(user, "Two-factor authentication disabled",
+            "Two-factor authentication was disabled on your Pangolin account. If it was not you, contact your administrator.", ct);
+        return Api.Done("Two-factor authentication disabled");
+    }
+
+    private static async Task<IResult> RequestPasswordResetAsync(
+        ResetRequest request, HttpContext http, AccountService accounts, IRateLimiter limiter, IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        accounts.RequireEmail();
+        var email = AccountService.NormalizeEmail(request.Email!);
+        limiter.Enforce(http, limits.Value, "reset-request", email);
+        limiter.Enforce(http, limits.Value, "reset-request-ip", http.ClientIp());
+        var user = await accounts.FindInternalUserAsync(email, ct);
+        if (user is not null)
+        {
+            await accounts.SendPasswordResetAsync(user, ct);
+        }
+        // The same answer either way, so the endpoint does not reveal who has an account.
+        return Api.Done("If an account exists for that email address, a password reset link has been sent");
+    }
+
+    private static async Task<IResult> ResetPasswordAsync(
+        ResetPasswordRequest request, HttpContext http, PangolinDbContext db, AccountService accounts, SessionService sessions,
+        IRateLimiter limiter, IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        var email = AccountService.NormalizeEmail(request.Email!);
+        limiter.Enforce(http, limits.Value, "reset", email);
+        var user = await accounts.FindInternalUserAsync(email, ct);
+        if (user is null || !await accounts.ConsumeResetTokenAsync(user, request.Token!, ct))
+        {
+            throw ApiException.BadRequest("Invalid or expired password reset token; request a new one");
+        }
+        if (PasswordPolicy.Check(request.NewPassword) is { } weak)
+        {
+            throw ApiException.BadRequest(weak);
+        }
+        if (user.TwoFactorEnabled)
+        {
+            if (string.IsNullOrWhiteSpace(request.Code))
+            {
+                return Api.Accepted(new CodeRequestedResponse(true), "Two-factor code required");
+            }
+            limiter.Enforce(http, limits.Value, "2fa", user.UserId);
+            if (!await accounts.VerifySecondFactorAsync(user, request.Code, ct))
+            {
+                await db.SaveChangesAsync(ct);
+                throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
+            }
+        }
+        await accounts.SetPasswordAsync(user, request.NewPassword!, ct);
+        await db.SaveChangesAsync(ct);
+        await sessions.InvalidateAllAsync(user.UserId, null, ct);
+        await accounts.NotifyAsync(user, "Your Pangolin password was changed",
+            "The password of your Pangolin account was reset. If it was not you, contact your administrator.", ct);
+        return Api.Done("Password reset successfully");
+    }
+
+    private static async Task<IResult> ChangePasswordAsync(
+        ChangePasswordRequest request, Caller caller, HttpContext http, PangolinDbContext db, AccountService accounts,
+        PasswordHasher hasher, SessionService sessions, IRateLimiter limiter, IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        var user = await db.Users.FirstAsync(u => u.UserId == caller.UserId, ct);
+        if (user.Type != "internal")
+        {
+            throw ApiException.BadRequest("Your password is managed by your identity provider");
+        }
+        limiter.Enforce(http, limits.Value, "password", user.UserId);
+        if (!await hasher.VerifyAsync(request.OldPassword!, user.PasswordHash, ct))
+        {
+            throw ApiException.Unauthorized("Current password is incorrect");
+        }
+        if (PasswordPolicy.Check(request.NewPassword) is { } weak)
+        {
+            throw ApiException.BadRequest(weak);
+        }
+        if (user.TwoFactorEnabled)
+        {
+            if (string.IsNullOrWhiteSpace(request.Code))
+            {
+                return Api.Accepted(new CodeRequestedResponse(true), "Two-factor code required");
+            }
+            limiter.Enforce(http, limits.Value, "2fa", user.UserId);
+            if (!await accounts.VerifySecondFactorAsync(user, request.Code, ct))
+            {
+                await db.SaveChangesAsync(ct);
+                throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
+            }
+        }
+        await accounts.SetPasswordAsync(user, request.NewPassword!, ct);
+        await db.SaveChangesAsync(ct);
+        await sessions.InvalidateAllAsync(user.UserId, caller.SessionId, ct);
+        return Api.Done("Password changed successfully");
+    }
+
+    private static async Task<IResult> VerifyEmailAsync(
+        VerifyEmailRequest request, Caller caller, HttpContext http, PangolinDbContext db, AccountService accounts,
+        IRateLimiter limiter, IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        var user = await db.Users.FirstAsync(u => u.UserId == caller.UserId, ct);
+        if (user.EmailVerified)
+        {
+            return Api.Ok(new VerifyEmailResponse(true), "Email is already verified");
+        }
+        limiter.Enforce(http, limits.Value, "verify-email", user.UserId);
+        if (!await accounts.VerifyEmailCodeAsync(user, request.Code!, ct))
+        {
+            throw ApiException.BadRequest("Invalid or expired verification code");
+        }
+        await db.SaveChangesAsync(ct);
+        return Api.Ok(new VerifyEmailResponse(true), "Email verified");
+    }
+
+    private static async Task<IResult> RequestEmailVerificationAsync(
+        Caller caller, HttpContext http, PangolinDbContext db, AccountService accounts, IRateLimiter limiter,
+        IOptions<RateLimitOptions> limits, CancellationToken ct)
+    {
+        var user = await db.Users.FirstAsync(u => u.UserId == caller.UserId, ct);
+        if (user.EmailVerified)
+        {
+            throw ApiException.BadRequest("Email is already verified");
+        }
+        limiter.Enforce(http, limits.Value, "verify-email-request", user.UserId);
+        await accounts.SendVerificationCodeAsync(user, ct);
+        return Api.Done("Verification code sent");
+    }
+
+    private static async Task<IResult> GetCurrentUserAsync(Caller caller, PangolinDbContext db, CancellationToken ct)
+    {
+        if (caller.Kind != CallerKind.User)
+        {
+            throw ApiException.BadRequest("An API key has no user");
+        }
+        var user = await db.Users.AsNoTracking().FirstAsync(u => u.UserId == caller.UserId, ct);
+        return Api.Ok(new UserResponse(user.UserId, user.Email, user.Username, user.Name, user.Type, user.TwoFactorEnabled,
+            user.EmailVerified, user.ServerAdmin, user.IdpId, null, user.DateCreated), "User retrieved");
+    }
+}
+
+/// <summary>Marks an endpoint that anyone may call (its own checks and rate limits protect it).</summary>
+public sealed class PublicEndpoint
+{
+    public static readonly PublicEndpoint Instance = new();
+}

@@ -1,0 +1,62 @@
+using MailKit.Net.Smtp;
+using MailKit.Security;
+using Microsoft.Extensions.Options;
+using MimeKit;
+using Pangolin.Server.Configuration;
+
+namespace Pangolin.Server.Email;
+
+/// <summary>One e-mail: a plain-text body and, optionally, the same in HTML.</summary>
+public sealed record EmailMessage(string To, string Subject, string Text, string? Html = null);
+
+public interface IEmailSender
+{
+    bool IsConfigured { get; }
+
+    Task SendAsync(EmailMessage message, CancellationToken cancellationToken);
+}
+
+/// <summary>Sends through the configured SMTP server with MailKit; a connection per message keeps failure simple.</summary>
+internal sealed partial class SmtpEmailSender(IOptions<EmailOptions> options, ILogger<SmtpEmailSender> logger) : IEmailSender
+{
+    public bool IsConfigured => options.Value.IsConfigured;
+
+    public async Task SendAsync(EmailMessage message, CancellationToken cancellationToken)
+    {
+        var o = options.Value;
+        if (!o.IsConfigured)
+        {
+            throw new InvalidOperationException("E-mail is not configured (Email:SmtpHost and Email:NoReply).");
+        }
+        var mime = new MimeMessage();
+        mime.From.Add(MailboxAddress.Parse(o.NoReply!));
+        mime.To.Add(MailboxAddress.Parse(message.To));
+        mime.Subject = message.Subject;
+        var body = new BodyBuilder { TextBody = message.Text };
+        if (message.Html is not null)
+        {
+            body.HtmlBody = message.Html;
+        }
+        mime.Body = body.ToMessageBody();
+
+        using var client = new SmtpClient();
+        var security = o.SmtpSecurity switch
+        {
+            "tls" => SecureSocketOptions.SslOnConnect,
+            "starttls" => SecureSocketOptions.StartTls,
+            "none" => SecureSocketOptions.None,
+            _ => SecureSocketOptions.StartTlsWhenAvailable,
+        };
+        await client.ConnectAsync(o.SmtpHost!, o.SmtpPort, security, cancellationToken);
+        if (!string.IsNullOrEmpty(o.SmtpUser))
+        {
+            await client.AuthenticateAsync(o.SmtpUser, o.SmtpPassword ?? "", cancellationToken);
+        }
+        await client.SendAsync(mime, cancellationToken);
+        await client.DisconnectAsync(quit: true, cancellationToken);
+        LogSent(logger, message.Subject);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sent e-mail '{Subject}'")]
+    private static partial void LogSent(ILogger logger, string subject);
+}

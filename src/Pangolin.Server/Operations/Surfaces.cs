@@ -1,0 +1,65 @@
+using Microsoft.Extensions.Options;
+using Pangolin.Server.Apis;
+using Pangolin.Server.Configuration;
+
+namespace Pangolin.Server.Operations;
+
+/// <summary>
+/// Keeps each API on its own listener, as upstream's separate servers do: the dashboard API (/api/v1) on the
+/// external port, the integration API (/v1) on the integration port when enabled. The internal port serves
+/// neither. Health endpoints answer everywhere.
+/// </summary>
+internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<ServerOptions> server, IOptionsMonitor<FlagsOptions> flags)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        var path = context.Request.Path;
+        var port = context.Connection.LocalPort;
+        var s = server.CurrentValue;
+        if (path.StartsWithSegments("/v1", StringComparison.OrdinalIgnoreCase))
+        {
+            if (!flags.CurrentValue.EnableIntegrationApi)
+            {
+                return Problems.WriteAsync(context, StatusCodes.Status404NotFound, "The integration API is disabled (Flags:EnableIntegrationApi)").AsTask();
+            }
+            if (port != s.IntegrationPort)
+            {
+                return NotHere(context, $"The integration API is served on port {s.IntegrationPort}");
+            }
+        }
+        else if (path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase) && port != s.ExternalPort)
+        {
+            return NotHere(context, $"The dashboard API is served on port {s.ExternalPort}");
+        }
+        return next(context);
+    }
+
+    private static Task NotHere(HttpContext context, string message) =>
+        Problems.WriteAsync(context, StatusCodes.Status404NotFound, message).AsTask();
+}
+
+/// <summary>
+/// Upstream's CSRF defence for cookie-authenticated state changes: every non-GET request to /api/v1 must carry
+/// <c>X-CSRF-Token: x-csrf-protection</c>. Browsers cannot add that header cross-site without a CORS preflight,
+/// which this server refuses unless an origin is configured.
+/// </summary>
+internal sealed class CsrfMiddleware(RequestDelegate next)
+{
+    public const string HeaderName = "X-CSRF-Token";
+    public const string HeaderValue = "x-csrf-protection";
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var method = context.Request.Method;
+        if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
+            || !context.Request.Path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase))
+        {
+            return next(context);
+        }
+        if (context.Request.Headers[HeaderName] != HeaderValue)
+        {
+            return Problems.WriteAsync(context, StatusCodes.Status403Forbidden, "CSRF token missing or invalid").AsTask();
+        }
+        return next(context);
+    }
+}

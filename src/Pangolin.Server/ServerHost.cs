@@ -1,0 +1,178 @@
+using System.Net;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Pangolin.Server.Apis;
+using Pangolin.Server.Auth;
+using Pangolin.Server.Configuration;
+using Pangolin.Server.Data;
+using Pangolin.Server.Email;
+using Pangolin.Server.Operations;
+using Pangolin.Server.RateLimiting;
+
+namespace Pangolin.Server;
+
+/// <summary>Wires the control plane: services, middleware and the API surfaces.</summary>
+public static class ServerHost
+{
+    public static WebApplicationBuilder AddPangolin(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Configuration.AddEnvironmentVariables("PANGOLIN_");
+        builder.Services.AddPangolinServices();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            var server = kestrel.ApplicationServices.GetRequiredService<IOptions<ServerOptions>>().Value;
+            kestrel.AddServerHeader = false;
+            var listeners = new HashSet<(string Address, int Port)>
+            {
+                (server.ListenAddress, server.ExternalPort),
+                (server.ListenAddress, server.IntegrationPort),
+                (server.InternalListenAddress, server.InternalPort),
+            };
+            foreach (var (address, port) in listeners)
+            {
+                kestrel.Listen(IPAddress.Parse(address), port);
+            }
+        });
+        return builder;
+    }
+
+    public static IServiceCollection AddPangolinServices(this IServiceCollection services)
+    {
+        services.AddPangolinOptions();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<SetupState>();
+        services.AddSingleton<PasswordHasher>();
+        services.AddSingleton<TwoFactor>();
+        services.AddSingleton<IRateLimiter, FixedWindowLimiter>();
+        services.AddSingleton(sp =>
+        {
+            var server = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+            var app = sp.GetRequiredService<IOptions<AppOptions>>().Value;
+            return new SecretProtector(ServerSecret.Resolve(server, app));
+        });
+        services.AddSingleton<IEmailSender, SmtpEmailSender>();
+        services.AddScoped<SessionService>();
+        services.AddScoped<AccountService>();
+        services.AddScoped<InviteService>();
+        services.AddPangolinDatabase();
+
+        services.AddHostedService<StartupService>();
+        services.AddHostedService<CleanupService>();
+
+        services.AddAuthentication(AuthSchemes.Default)
+            .AddPolicyScheme(AuthSchemes.Default, "Session or API key", o =>
+                o.ForwardDefaultSelector = ctx => AuthSchemes.IsIntegrationPath(ctx.Request.Path) ? AuthSchemes.ApiKey : AuthSchemes.Session)
+            .AddScheme<AuthenticationSchemeOptions, SessionAuthenticationHandler>(AuthSchemes.Session, null)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(AuthSchemes.ApiKey, null);
+        services.AddAuthorization();
+        services.AddScoped<IAuthorizationHandler, AccessHandler>();
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, AccessResultHandler>();
+
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            // Unknown fields are an error, as upstream's strict zod objects make them.
+            o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+            o.SerializerOptions.RespectNullableAnnotations = true;
+            o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
+        });
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        services.AddValidation();
+        services.AddPangolinProblems();
+        services.AddPangolinOpenApi();
+        services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: ["ready"]);
+
+        services.AddOptions<ForwardedHeadersOptions>().Configure<IOptions<ServerOptions>>((o, server) =>
+        {
+            o.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto | ForwardedHeaders.XForwardedHost;
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var proxy in server.Value.TrustedProxies)
+            {
+                if (Syntax.TryParseIpOrCidr(proxy, out var network))
+                {
+                    o.KnownIPNetworks.Add(network);
+                }
+            }
+        });
+        services.AddCors();
+        return services;
+    }
+
+    public static WebApplication UsePangolin(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseForwardedHeaders();
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseMiddleware<SurfaceMiddleware>();
+        app.UseMiddleware<RequestRateLimitMiddleware>();
+        var cors = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.CorsOrigins;
+        if (cors.Count > 0)
+        {
+            app.UseCors(p => p.WithOrigins([.. cors]).AllowCredentials().AllowAnyHeader().AllowAnyMethod());
+        }
+        app.UseMiddleware<CsrfMiddleware>();
+        app.UseRouting();
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.UseMiddleware<AuditMiddleware>();
+
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
+
+        var dashboard = app.MapGroup("/api/v1");
+        dashboard.MapGet("/", () => Results.Json(new { message = "Healthy" })).ExcludeFromDescription().AllowAnonymous();
+        dashboard.MapAuthApi();
+        dashboard.MapManagementApi();
+
+        var integration = app.MapGroup(AuthSchemes.IntegrationPrefix);
+        integration.MapGet("/", () => Results.Json(new { message = "Healthy" })).ExcludeFromDescription().AllowAnonymous();
+        integration.MapManagementApi();
+
+        app.MapPangolinOpenApi();
+        app.Lifetime.ApplicationStarted.Register(() => Announce(app));
+        return app;
+    }
+
+    /// <summary>The org, site, resource, role, user, key and domain endpoints, shared by both API surfaces.</summary>
+    public static RouteGroupBuilder MapManagementApi(this RouteGroupBuilder api)
+    {
+        api.MapOrgApi();
+        api.MapSiteApi();
+        api.MapResourceApi();
+        api.MapTargetApi();
+        api.MapRuleApi();
+        api.MapRoleApi();
+        api.MapUserApi();
+        api.MapApiKeyApi();
+        api.MapDomainApi();
+        api.MapAccessTokenApi();
+        api.MapAuditApi();
+        return api;
+    }
+
+    private static void Announce(WebApplication app)
+    {
+        var server = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
+        var appOptions = app.Services.GetRequiredService<IOptions<AppOptions>>().Value;
+        var setup = app.Services.GetRequiredService<SetupState>();
+        var output = Console.Out;
+        output.WriteLine($"Pangolin is running: dashboard and API at {appOptions.DashboardUrl} (port {server.ExternalPort}, /api/v1), " +
+            $"integration API on port {server.IntegrationPort} (/v1, reference at /v1/docs), internal API on {server.InternalListenAddress}:{server.InternalPort}");
+        if (setup.SetupToken is not null)
+        {
+            output.WriteLine();
+            output.WriteLine("=== SETUP TOKEN (one time; exchange it for the server admin account) ===");
+            output.WriteLine(setup.SetupToken);
+            output.WriteLine($"  curl -X PUT {appOptions.DashboardUrl.TrimEnd('/')}/api/v1/auth/set-server-admin -H 'Content-Type: application/json' \\");
+            output.WriteLine("       -H 'X-CSRF-Token: x-csrf-protection' -d '{\"email\":\"you@example.com\",\"password\":\"…\",\"setupToken\":\"" + setup.SetupToken + "\"}'");
+            output.WriteLine("========================================================================");
+        }
+    }
+}

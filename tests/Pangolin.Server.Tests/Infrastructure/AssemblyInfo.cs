@@ -1,0 +1,3 @@
+using Pangolin.Server.Tests.Infrastructure;
+
+[assembly: AssemblyFixture(typeof(PostgresServer))]

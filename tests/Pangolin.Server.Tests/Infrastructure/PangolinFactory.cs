@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+using Pangolin.Server.Operations;
+
+namespace Pangolin.Server.Tests.Infrastructure;
+
+public enum DatabaseKind
+{
+    Sqlite,
+    Postgres,
+}
+
+/// <summary>
+/// The real server pipeline in memory (WebApplicationFactory) on a real database: a SQLite file in a temporary
+/// folder, or a fresh database on the test PostgreSQL server. Time is a <see cref="FakeTimeProvider"/>; every log
+/// line is captured so tests can check that no secret is ever logged.
+/// </summary>
+public sealed class PangolinFactory : WebApplicationFactory<Program>
+{
+    public const string DashboardBase = "http://localhost:3000/api/v1/";
+    public const string IntegrationBase = "http://localhost:3003/v1/";
+
+    private readonly Dictionary<string, string?> _settings;
+
+    public PangolinFactory(DatabaseKind kind, string? postgresConnectionString = null, IDictionary<string, string?>? settings = null)
+    {
+        Kind = kind;
+        DataDirectory = Path.Combine(Path.GetTempPath(), "pangolin-test-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(DataDirectory);
+        _settings = new Dictionary<string, string?>
+        {
+            ["App:DataDirectory"] = DataDirectory,
+            ["App:DashboardUrl"] = "http://localhost:3000",
+            ["Database:Provider"] = kind == DatabaseKind.Postgres ? "postgres" : "sqlite",
+            ["Database:ConnectionString"] = postgresConnectionString,
+            ["Domains:main:BaseDomain"] = "example.test",
+            ["Logging:LogLevel:Default"] = "Debug",
+            ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Information",
+            ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            _settings[key] = value;
+        }
+    }
+
+    public DatabaseKind Kind { get; }
+
+    public string DataDirectory { get; }
+
+    public FakeTimeProvider Clock { get; } = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+
+    public ConcurrentQueue<string> Logs { get; } = new();
+
+    public string? SetupToken => Services.GetRequiredService<SetupState>().SetupToken;
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        foreach (var (key, value) in _settings)
+        {
+            builder.UseSetting(key, value);
+        }
+        builder.ConfigureServices(services =>
+        {
+            services.RemoveAll<TimeProvider>();
+            services.AddSingleton<TimeProvider>(Clock);
+            services.AddSingleton<IStartupFilter, ListenerPortFilter>();
+            services.AddLogging(l => l.AddProvider(new CaptureLoggerProvider(Logs)));
+        });
+    }
+
+    /// <summary>A dashboard client: cookies kept, the CSRF header sent.</summary>
+    public HttpClient DashboardClient(bool csrf = true)
+    {
+        var client = CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri(DashboardBase), HandleCookies = true, AllowAutoRedirect = false });
+        if (csrf)
+        {
+            client.DefaultRequestHeaders.Add("X-CSRF-Token", "x-csrf-protection");
+        }
+        return client;
+    }
+
+    /// <summary>An integration API client with an optional API key.</summary>
+    public HttpClient IntegrationClient(string? apiKey)
+    {
+        var client = CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri(IntegrationBase), HandleCookies = false, AllowAutoRedirect = false });
+        if (apiKey is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", apiKey);
+        }
+        return client;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing)
+        {
+            // PANGOLIN_TEST_LOGS=<folder> keeps every server's log for debugging a failed test.
+            if (Environment.GetEnvironmentVariable("PANGOLIN_TEST_LOGS") is { Length: > 0 } folder)
+            {
+                Directory.CreateDirectory(folder);
+                File.WriteAllLines(Path.Combine(folder, $"{Kind}-{Path.GetFileName(DataDirectory)}.log"), Logs);
+            }
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try
+            {
+                Directory.Delete(DataDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>The in-memory test server has no sockets; take the listener port from the request's Host, as Kestrel would.</summary>
+    private sealed class ListenerPortFilter : IStartupFilter
+    {
+        public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+        {
+            app.Use(nextMiddleware => context =>
+            {
+                context.Connection.LocalPort = context.Request.Host.Port ?? 80;
+                context.Connection.RemoteIpAddress ??= System.Net.IPAddress.Loopback;
+                return nextMiddleware(context);
+            });
+            next(app);
+        };
+    }
+
+    private sealed class CaptureLoggerProvider(ConcurrentQueue<string> sink) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new CaptureLogger(categoryName, sink);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class CaptureLogger(string category, ConcurrentQueue<string> sink) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var line = $"{logLevel} {category}: {formatter(state, exception)}";
+                if (state is IEnumerable<KeyValuePair<string, object?>> values)
+                {
+                    line += " | " + string.Join(", ", values.Select(v => $"{v.Key}={v.Value}"));
+                }
+                sink.Enqueue(exception is null ? line : line + " " + exception);
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+namespace Pangolin.Server.Tests.Infrastructure;
+
+/// <summary>One server per test class instance, on SQLite or on a fresh PostgreSQL database.</summary>
+public abstract class ServerTestBase(DatabaseKind kind, PostgresServer postgres) : IAsyncLifetime
+{
+    public const string AdminEmail = "admin@example.com";
+    public const string Password = "Correct-Horse-9";
+
+    private PangolinFactory? _factory;
+
+    protected PangolinFactory Factory => _factory ?? throw new InvalidOperationException("not initialized");
+
+    protected DatabaseKind Kind => kind;
+
+    /// <summary>Settings that a test class wants on top of the defaults.</summary>
+    protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
+
+    public virtual async ValueTask InitializeAsync()
+    {
+        var connection = kind == DatabaseKind.Postgres ? await postgres.CreateDatabaseAsync() : null;
+        _factory = new PangolinFactory(kind, connection, Settings);
+        _ = _factory.Server; // start: migrations and seeding run here
+    }
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Exchanges the setup token for the server admin and returns a signed-in dashboard client.</summary>
+    protected async Task<HttpClient> AdminAsync()
+    {
+        var client = Factory.DashboardClient();
+        if (Factory.SetupToken is { } token)
+        {
+            (await client.PutJsonAsync("auth/set-server-admin", new { email = AdminEmail, password = Password, setupToken = token })).Expect(200);
+        }
+        (await client.PostJsonAsync("auth/login", new { email = AdminEmail, password = Password })).Expect(200);
+        return client;
+    }
+
+    /// <summary>Signs up a new user and returns their signed-in client.</summary>
+    protected async Task<HttpClient> SignUpAsync(string email, string password = Password)
+    {
+        var client = Factory.DashboardClient();
+        (await client.PutJsonAsync("auth/signup", new { email, password })).Expect(200);
+        return client;
+    }
+
+    protected static async Task<string> UserIdAsync(HttpClient client) =>
+        (await client.GetJsonAsync("user")).Expect(200).Data.GetProperty("userId").GetString()!;
+
+    protected static async Task CreateOrgAsync(HttpClient client, string orgId) =>
+        (await client.PutJsonAsync("org", new { orgId, name = orgId.ToUpperInvariant() })).Expect(201);
+}
