@@ -54,6 +54,7 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
     public DbSet<OrgDomain> OrgDomains => Set<OrgDomain>();
     public DbSet<DnsRecord> DnsRecords => Set<DnsRecord>();
     public DbSet<ActionAuditLog> ActionAuditLogs => Set<ActionAuditLog>();
+    public DbSet<RequestAuditLog> RequestAuditLogs => Set<RequestAuditLog>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -154,6 +155,13 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
         {
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.OrgId, x.Timestamp });
+        });
+        b.Entity<RequestAuditLog>(e =>
+        {
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.OrgId, x.Timestamp });
+            e.HasIndex(x => new { x.ResourceId, x.Timestamp });
+            CascadeFrom<RequestAuditLog, Org>(e, x => x.OrgId);
         });
     }
 

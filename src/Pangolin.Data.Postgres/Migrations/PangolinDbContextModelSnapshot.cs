@@ -540,6 +540,104 @@ namespace Pangolin.Data.Postgres.Migrations
                     b.ToTable("password_reset_tokens", (string)null);
                 });
 
+            modelBuilder.Entity("Pangolin.Data.Entities.RequestAuditLog", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<bool>("Action")
+                        .HasColumnType("boolean")
+                        .HasColumnName("action");
+
+                    b.Property<string>("Actor")
+                        .HasColumnType("text")
+                        .HasColumnName("actor");
+
+                    b.Property<string>("ActorId")
+                        .HasColumnType("text")
+                        .HasColumnName("actor_id");
+
+                    b.Property<string>("ActorType")
+                        .HasColumnType("text")
+                        .HasColumnName("actor_type");
+
+                    b.Property<string>("Headers")
+                        .HasColumnType("text")
+                        .HasColumnName("headers");
+
+                    b.Property<string>("Host")
+                        .HasColumnType("text")
+                        .HasColumnName("host");
+
+                    b.Property<string>("Ip")
+                        .HasColumnType("text")
+                        .HasColumnName("ip");
+
+                    b.Property<string>("Location")
+                        .HasColumnType("text")
+                        .HasColumnName("location");
+
+                    b.Property<string>("Metadata")
+                        .HasColumnType("text")
+                        .HasColumnName("metadata");
+
+                    b.Property<string>("Method")
+                        .HasColumnType("text")
+                        .HasColumnName("method");
+
+                    b.Property<string>("OrgId")
+                        .IsRequired()
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("org_id");
+
+                    b.Property<string>("Path")
+                        .HasColumnType("text")
+                        .HasColumnName("path");
+
+                    b.Property<string>("Query")
+                        .HasColumnType("text")
+                        .HasColumnName("query");
+
+                    b.Property<int>("Reason")
+                        .HasColumnType("integer")
+                        .HasColumnName("reason");
+
+                    b.Property<int?>("ResourceId")
+                        .HasColumnType("integer")
+                        .HasColumnName("resource_id");
+
+                    b.Property<string>("Scheme")
+                        .HasColumnType("text")
+                        .HasColumnName("scheme");
+
+                    b.Property<DateTime>("Timestamp")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("timestamp");
+
+                    b.Property<bool>("Tls")
+                        .HasColumnType("boolean")
+                        .HasColumnName("tls");
+
+                    b.Property<string>("UserAgent")
+                        .HasColumnType("text")
+                        .HasColumnName("user_agent");
+
+                    b.HasKey("Id")
+                        .HasName("pk_request_audit_logs");
+
+                    b.HasIndex("OrgId", "Timestamp")
+                        .HasDatabaseName("ix_request_audit_logs_org_id_timestamp");
+
+                    b.HasIndex("ResourceId", "Timestamp")
+                        .HasDatabaseName("ix_request_audit_logs_resource_id_timestamp");
+
+                    b.ToTable("request_audit_logs", (string)null);
+                });
+
             modelBuilder.Entity("Pangolin.Data.Entities.Resource", b =>
                 {
                     b.Property<int>("ResourceId")
@@ -1901,6 +1999,16 @@ namespace Pangolin.Data.Postgres.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_password_reset_tokens_users_user_id");
+                });
+
+            modelBuilder.Entity("Pangolin.Data.Entities.RequestAuditLog", b =>
+                {
+                    b.HasOne("Pangolin.Data.Entities.Org", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired()
+                        .HasConstraintName("fk_request_audit_logs_orgs_org_id");
                 });
 
             modelBuilder.Entity("Pangolin.Data.Entities.Resource", b =>

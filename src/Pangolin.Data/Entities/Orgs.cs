@@ -138,3 +138,36 @@ public sealed class ActionAuditLog
     public string? Ip { get; set; }
     public int Status { get; set; }
 }
+
+/// <summary>One access decision on a resource (Badger): who asked for what, and whether and why it was allowed.</summary>
+public sealed class RequestAuditLog
+{
+    public long Id { get; set; }
+    public DateTime Timestamp { get; set; }
+    public required string OrgId { get; set; }
+    public int? ResourceId { get; set; }
+
+    /// <summary>Allowed (true) or denied.</summary>
+    public bool Action { get; set; }
+
+    /// <summary>Upstream's reason codes: 100 rule, 101 no auth, 102 token, 103 basic, 201 not found, 202 blocked, 203 rule drop, 299 no method.</summary>
+    public int Reason { get; set; }
+    public string? ActorType { get; set; }
+    public string? Actor { get; set; }
+    public string? ActorId { get; set; }
+    public string? Ip { get; set; }
+    public string? Location { get; set; }
+    public string? UserAgent { get; set; }
+
+    /// <summary>JSON: selected request headers (never cookies or authorization).</summary>
+    public string? Headers { get; set; }
+
+    /// <summary>JSON: query parameters with token values removed.</summary>
+    public string? Query { get; set; }
+    public string? Scheme { get; set; }
+    public string? Host { get; set; }
+    public string? Path { get; set; }
+    public string? Method { get; set; }
+    public bool Tls { get; set; }
+    public string? Metadata { get; set; }
+}

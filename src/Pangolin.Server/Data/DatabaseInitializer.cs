@@ -76,6 +76,11 @@ public sealed partial class DatabaseInitializer(
                 domain.ConfigManaged = true;
                 domain.Verified = true;
             }
+            else if (existingDomains.Values.FirstOrDefault(d => d.BaseDomain == baseDomain) is { } taken)
+            {
+                // An org already added this domain; handing it to every org would leak it, so the entry is skipped.
+                LogDomainTaken(logger, id, baseDomain, taken.DomainId);
+            }
             else
             {
                 db.Domains.Add(new Domain
@@ -186,6 +191,9 @@ public sealed partial class DatabaseInitializer(
         command.CommandText = "SELECT count(*) FROM sqlite_master WHERE type = 'table'";
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken), CultureInfo.InvariantCulture) > 0;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Configured domain {Id} ({BaseDomain}) is skipped: an organization already uses it as domain {Existing}")]
+    private static partial void LogDomainTaken(ILogger logger, string id, string baseDomain, string existing);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Backed up the SQLite database to {Backup} before migrating")]
     private static partial void LogBackup(ILogger logger, string backup);

@@ -1,0 +1,69 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Pangolin.Data.Sqlite.Migrations
+{
+    /// <inheritdoc />
+    public partial class AddRequestAuditLog : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "request_audit_logs",
+                columns: table => new
+                {
+                    id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    timestamp = table.Column<DateTime>(type: "TEXT", nullable: false),
+                    org_id = table.Column<string>(type: "TEXT", nullable: false),
+                    resource_id = table.Column<int>(type: "INTEGER", nullable: true),
+                    action = table.Column<bool>(type: "INTEGER", nullable: false),
+                    reason = table.Column<int>(type: "INTEGER", nullable: false),
+                    actor_type = table.Column<string>(type: "TEXT", nullable: true),
+                    actor = table.Column<string>(type: "TEXT", nullable: true),
+                    actor_id = table.Column<string>(type: "TEXT", nullable: true),
+                    ip = table.Column<string>(type: "TEXT", nullable: true),
+                    location = table.Column<string>(type: "TEXT", nullable: true),
+                    user_agent = table.Column<string>(type: "TEXT", nullable: true),
+                    headers = table.Column<string>(type: "TEXT", nullable: true),
+                    query = table.Column<string>(type: "TEXT", nullable: true),
+                    scheme = table.Column<string>(type: "TEXT", nullable: true),
+                    host = table.Column<string>(type: "TEXT", nullable: true),
+                    path = table.Column<string>(type: "TEXT", nullable: true),
+                    method = table.Column<string>(type: "TEXT", nullable: true),
+                    tls = table.Column<bool>(type: "INTEGER", nullable: false),
+                    metadata = table.Column<string>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_request_audit_logs", x => x.id);
+                    table.ForeignKey(
+                        name: "fk_request_audit_logs_orgs_org_id",
+                        column: x => x.org_id,
+                        principalTable: "orgs",
+                        principalColumn: "org_id",
+                        onDelete: ReferentialAction.Cascade);
+                });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_request_audit_logs_org_id_timestamp",
+                table: "request_audit_logs",
+                columns: new[] { "org_id", "timestamp" });
+
+            migrationBuilder.CreateIndex(
+                name: "ix_request_audit_logs_resource_id_timestamp",
+                table: "request_audit_logs",
+                columns: new[] { "resource_id", "timestamp" });
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "request_audit_logs");
+        }
+    }
+}
