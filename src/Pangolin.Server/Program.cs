@@ -13,16 +13,17 @@ if (args.Length > 0 && args[0] == "admin")
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddPangolin();
 // A failed start is reported below in one line; the host's own report would repeat it with a stack trace.
-builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level != LogLevel.Error);
-var app = builder.Build();
+builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", level => level >= LogLevel.Information && level != LogLevel.Error);
 try
 {
+    // Building resolves Kestrel's listeners, which reads (and so validates) the server options.
+    await using var app = builder.Build();
     ConfigurationServices.ValidateAll(app.Services);
     app.UsePangolin();
     await app.RunAsync();
     return 0;
 }
-catch (Exception e) when (e is OptionsValidationException || IsConfigurationError(e))
+catch (Exception e) when (e is OptionsValidationException || ConfigurationServices.IsBinderError(e))
 {
     // One line that names the key, not a stack trace.
     await Console.Error.WriteLineAsync("pangolin: " + ConfigurationServices.Describe(e));
@@ -33,10 +34,6 @@ catch (Exception e) when (e is InvalidOperationException or IOException or Micro
     await Console.Error.WriteLineAsync("pangolin: could not start: " + e.Message);
     return 1;
 }
-
-static bool IsConfigurationError(Exception e) =>
-    e is InvalidOperationException && e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal)
-    || e is InvalidOperationException && e.Message.Contains("was not found on type", StringComparison.Ordinal);
 
 /// <summary>The entry point, visible to the functional tests' WebApplicationFactory.</summary>
 public partial class Program;

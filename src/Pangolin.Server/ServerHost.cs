@@ -79,6 +79,8 @@ public static class ServerHost
             // Unknown fields are an error, as upstream's strict zod objects make them.
             o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
             o.SerializerOptions.RespectNullableAnnotations = true;
+            // Numbers are numbers: "3000" for a port is an error, as upstream's z.number() makes it.
+            o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
             o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
         });
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);

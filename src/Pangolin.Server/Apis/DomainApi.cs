@@ -20,9 +20,14 @@ public static class DomainApi
         [property: StringLength(64)] string? CertResolver = null,
         bool? PreferWildcardCert = null);
 
-    public sealed record UpdateDomainRequest(
-        [property: TextLength(0, 64)] Optional<string?> CertResolver = default,
-        [property: NonNull] Optional<bool> PreferWildcardCert = default);
+    public sealed record UpdateDomainRequest
+    {
+        [TextLength(0, 64)]
+        public Optional<string?> CertResolver { get; init; }
+
+        [NonNull]
+        public Optional<bool> PreferWildcardCert { get; init; }
+    }
 
     public sealed record DomainDto(
         string DomainId, string BaseDomain, bool Verified, string Type, bool Failed, int Tries, bool ConfigManaged, string? CertResolver,

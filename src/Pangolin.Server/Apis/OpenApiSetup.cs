@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Pangolin.Server.Auth;
 using Scalar.AspNetCore;
@@ -14,6 +15,7 @@ public static class OpenApiSetup
     {
         services.AddOpenApi("v1", o =>
         {
+            o.AddSchemaTransformer(DescribeOptionalFields);
             o.ShouldInclude = d => d.RelativePath?.StartsWith("v1/", StringComparison.Ordinal) == true;
             o.AddDocumentTransformer((document, _, _) =>
             {
@@ -39,6 +41,7 @@ public static class OpenApiSetup
         });
         services.AddOpenApi("dashboard", o =>
         {
+            o.AddSchemaTransformer(DescribeOptionalFields);
             o.ShouldInclude = d => d.RelativePath?.StartsWith("api/v1/", StringComparison.Ordinal) == true;
             o.AddDocumentTransformer((document, _, _) =>
             {
@@ -53,6 +56,24 @@ public static class OpenApiSetup
             });
         });
         return services;
+    }
+
+    /// <summary>An <see cref="Optional{T}"/> field is documented as its value type (it only differs in telling absent from null).</summary>
+    private static async Task DescribeOptionalFields(OpenApiSchema schema, OpenApiSchemaTransformerContext context, CancellationToken cancellationToken)
+    {
+        var type = context.JsonTypeInfo.Type;
+        if (!type.IsGenericType || type.GetGenericTypeDefinition() != typeof(Optional<>))
+        {
+            return;
+        }
+        var inner = await context.GetOrCreateSchemaAsync(type.GetGenericArguments()[0], null, cancellationToken);
+        schema.Type = inner.Type;
+        schema.Format = inner.Format;
+        schema.Items = inner.Items;
+        schema.Properties = inner.Properties;
+        schema.AdditionalProperties = inner.AdditionalProperties;
+        schema.Enum = inner.Enum;
+        schema.Description ??= "Optional: leave the field out to keep the current value";
     }
 
     public static WebApplication MapPangolinOpenApi(this WebApplication app)

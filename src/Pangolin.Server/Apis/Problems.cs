@@ -160,6 +160,10 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
         {
             LogUnhandled(logger, httpContext.Request.Method, httpContext.Request.Path, exception);
         }
+        else
+        {
+            LogClientError(logger, status, httpContext.Request.Method, exception);
+        }
         if (status == 499 || httpContext.Response.HasStarted)
         {
             return true;
@@ -192,6 +196,9 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
 
     [GeneratedRegex("parameter \"([^ ]+) ([^\"]+)\"")]
     private static partial Regex BindFailureRegex();
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Answered {Status} to a {Method} request that failed")]
+    private static partial void LogClientError(ILogger logger, int status, string method, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, string method, string path, Exception exception);

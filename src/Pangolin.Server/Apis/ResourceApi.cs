@@ -58,32 +58,69 @@ public static partial class ResourceApi
         }
     }
 
-    public sealed record UpdateResourceRequest(
-        [property: NonNull, TextLength(1, 255)] Optional<string> Name = default,
-        [property: NonNull, NiceId] Optional<string> NiceId = default,
-        [property: Subdomain] Optional<string?> Subdomain = default,
-        Optional<bool> Ssl = default,
-        Optional<bool> Sso = default,
-        Optional<bool> BlockAccess = default,
-        Optional<bool> EmailWhitelistEnabled = default,
-        Optional<bool> ApplyRules = default,
-        Optional<bool> Enabled = default,
-        Optional<bool> StickySession = default,
-        [property: NonNull, TextLength(1, 64)] Optional<string> DomainId = default,
-        [property: DomainName] Optional<string?> TlsServerName = default,
-        [property: DomainName] Optional<string?> SetHostHeader = default,
-        [property: IntRange(1, int.MaxValue)] Optional<int?> SkipToIdpId = default,
-        Optional<List<HeaderDto>?> Headers = default,
-        Optional<bool> MaintenanceModeEnabled = default,
-        [property: OneOf("forced", "automatic")] Optional<string?> MaintenanceModeType = default,
-        [property: TextLength(0, 255)] Optional<string?> MaintenanceTitle = default,
-        [property: TextLength(0, 2000)] Optional<string?> MaintenanceMessage = default,
-        [property: TextLength(0, 100)] Optional<string?> MaintenanceEstimatedTime = default,
-        [property: TextLength(1, 2048)] Optional<string?> PostAuthPath = default,
-        [property: IntRange(1, 65535)] Optional<int> ProxyPort = default,
-        Optional<bool> ProxyProtocol = default,
-        [property: IntRange(1, 2)] Optional<int?> ProxyProtocolVersion = default) : IValidatableObject
+    public sealed record UpdateResourceRequest : IValidatableObject
     {
+        [NonNull, TextLength(1, 255)]
+        public Optional<string> Name { get; init; }
+
+        [NonNull, NiceId]
+        public Optional<string> NiceId { get; init; }
+
+        [Subdomain]
+        public Optional<string?> Subdomain { get; init; }
+
+        public Optional<bool> Ssl { get; init; }
+
+        public Optional<bool> Sso { get; init; }
+
+        public Optional<bool> BlockAccess { get; init; }
+
+        public Optional<bool> EmailWhitelistEnabled { get; init; }
+
+        public Optional<bool> ApplyRules { get; init; }
+
+        public Optional<bool> Enabled { get; init; }
+
+        public Optional<bool> StickySession { get; init; }
+
+        [NonNull, TextLength(1, 64)]
+        public Optional<string> DomainId { get; init; }
+
+        [DomainName]
+        public Optional<string?> TlsServerName { get; init; }
+
+        [DomainName]
+        public Optional<string?> SetHostHeader { get; init; }
+
+        [IntRange(1, int.MaxValue)]
+        public Optional<int?> SkipToIdpId { get; init; }
+
+        public Optional<List<HeaderDto>?> Headers { get; init; }
+
+        public Optional<bool> MaintenanceModeEnabled { get; init; }
+
+        [OneOf("forced", "automatic")]
+        public Optional<string?> MaintenanceModeType { get; init; }
+
+        [TextLength(0, 255)]
+        public Optional<string?> MaintenanceTitle { get; init; }
+
+        [TextLength(0, 2000)]
+        public Optional<string?> MaintenanceMessage { get; init; }
+
+        [TextLength(0, 100)]
+        public Optional<string?> MaintenanceEstimatedTime { get; init; }
+
+        [TextLength(1, 2048)]
+        public Optional<string?> PostAuthPath { get; init; }
+
+        [IntRange(1, 65535)]
+        public Optional<int> ProxyPort { get; init; }
+
+        public Optional<bool> ProxyProtocol { get; init; }
+
+        [IntRange(1, 2)]
+        public Optional<int?> ProxyProtocolVersion { get; init; }
         internal static readonly string[] HttpOnly =
         [
             nameof(Subdomain), nameof(Ssl), nameof(Sso), nameof(BlockAccess), nameof(EmailWhitelistEnabled), nameof(ApplyRules),
@@ -163,10 +200,17 @@ public static partial class ResourceApi
         }
     }
 
-    public sealed record SetHeaderAuthRequest(
-        [property: Present, TextLength(4, 100)] Optional<string?> User,
-        [property: Present, TextLength(4, 100)] Optional<string?> Password,
-        [property: Present] Optional<bool?> ExtendedCompatibility);
+    public sealed record SetHeaderAuthRequest
+    {
+        [Present, TextLength(4, 100)]
+        public Optional<string?> User { get; init; }
+
+        [Present, TextLength(4, 100)]
+        public Optional<string?> Password { get; init; }
+
+        [Present]
+        public Optional<bool?> ExtendedCompatibility { get; init; }
+    }
 
     public sealed record SetWhitelistRequest([property: Required, MaxLength(50)] List<string>? Emails) : IValidatableObject
     {

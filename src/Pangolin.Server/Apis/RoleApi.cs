@@ -17,10 +17,17 @@ public static class RoleApi
         bool? RequireDeviceApproval = null,
         [property: MaxLength(200)] List<string>? ActionIds = null);
 
-    public sealed record UpdateRoleRequest(
-        [property: NonNull, TextLength(1, 255)] Optional<string> Name = default,
-        [property: TextLength(0, 1024)] Optional<string?> Description = default,
-        [property: NonNull] Optional<bool> RequireDeviceApproval = default);
+    public sealed record UpdateRoleRequest
+    {
+        [NonNull, TextLength(1, 255)]
+        public Optional<string> Name { get; init; }
+
+        [TextLength(0, 1024)]
+        public Optional<string?> Description { get; init; }
+
+        [NonNull]
+        public Optional<bool> RequireDeviceApproval { get; init; }
+    }
 
     public sealed record DeleteRoleRequest([property: Range(1, int.MaxValue)] int? RoleId = null);
 

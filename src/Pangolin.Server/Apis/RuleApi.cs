@@ -17,13 +17,26 @@ public static class RuleApi
         bool? Enabled = null,
         [property: OneOf("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")] string? Method = null);
 
-    public sealed record UpdateRuleRequest(
-        [property: NonNull, OneOf("ACCEPT", "DROP", "PASS")] Optional<string> Action = default,
-        [property: NonNull, OneOf("CIDR", "IP", "PATH", "COUNTRY", "ASN")] Optional<string> Match = default,
-        [property: NonNull, TextLength(1, 2048)] Optional<string> Value = default,
-        [property: NonNull] Optional<int> Priority = default,
-        [property: NonNull] Optional<bool> Enabled = default,
-        [property: OneOf("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")] Optional<string?> Method = default);
+    public sealed record UpdateRuleRequest
+    {
+        [NonNull, OneOf("ACCEPT", "DROP", "PASS")]
+        public Optional<string> Action { get; init; }
+
+        [NonNull, OneOf("CIDR", "IP", "PATH", "COUNTRY", "ASN")]
+        public Optional<string> Match { get; init; }
+
+        [NonNull, TextLength(1, 2048)]
+        public Optional<string> Value { get; init; }
+
+        [NonNull]
+        public Optional<int> Priority { get; init; }
+
+        [NonNull]
+        public Optional<bool> Enabled { get; init; }
+
+        [OneOf("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")]
+        public Optional<string?> Method { get; init; }
+    }
 
     public sealed record RuleDto(int RuleId, int ResourceId, string Action, string Match, string Value, int Priority, bool Enabled, string? Method);
 

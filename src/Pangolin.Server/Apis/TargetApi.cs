@@ -12,35 +12,86 @@ namespace Pangolin.Server.Apis;
 public static class TargetApi
 {
     /// <summary>The fields of a target and its health check; on create absent means default, on update absent means unchanged.</summary>
-    public sealed record TargetRequest(
-        [property: NonNull, IntRange(1, int.MaxValue)] Optional<int> SiteId = default,
-        [property: NonNull, HostOrIp, TextLength(1, 253)] Optional<string> Ip = default,
-        [property: NonNull, IntRange(1, 65535)] Optional<int> Port = default,
-        [property: OneOf("http", "https", "h2c")] Optional<string?> Method = default,
-        [property: OneOf("http", "tcp", "udp", "ssh", "rdp", "vnc")] Optional<string?> Mode = default,
-        [property: NonNull] Optional<bool> Enabled = default,
-        [property: TextLength(1, 2048)] Optional<string?> Path = default,
-        [property: OneOf("exact", "prefix", "regex")] Optional<string?> PathMatchType = default,
-        [property: TextLength(0, 2048)] Optional<string?> RewritePath = default,
-        [property: OneOf("exact", "prefix", "regex", "stripPrefix")] Optional<string?> RewritePathType = default,
-        [property: IntRange(1, 1000)] Optional<int?> Priority = default,
-        [property: NonNull] Optional<bool> HcEnabled = default,
-        [property: TextLength(1, 2048)] Optional<string?> HcPath = default,
-        [property: OneOf("http", "https")] Optional<string?> HcScheme = default,
-        [property: OneOf("http", "tcp")] Optional<string?> HcMode = default,
-        [property: HostOrIp] Optional<string?> HcHostname = default,
-        [property: IntRange(1, 65535)] Optional<int?> HcPort = default,
-        [property: IntRange(1, 86400)] Optional<int?> HcInterval = default,
-        [property: IntRange(1, 86400)] Optional<int?> HcUnhealthyInterval = default,
-        [property: IntRange(1, 3600)] Optional<int?> HcTimeout = default,
-        Optional<List<ResourceApi.HeaderDto>?> HcHeaders = default,
-        Optional<bool?> HcFollowRedirects = default,
-        [property: OneOf("GET", "HEAD", "POST", "PUT", "OPTIONS")] Optional<string?> HcMethod = default,
-        [property: IntRange(100, 599)] Optional<int?> HcStatus = default,
-        [property: DomainName] Optional<string?> HcTlsServerName = default,
-        [property: IntRange(1, 100)] Optional<int?> HcHealthyThreshold = default,
-        [property: IntRange(1, 100)] Optional<int?> HcUnhealthyThreshold = default) : IValidatableObject
+    public sealed record TargetRequest : IValidatableObject
     {
+        [NonNull, IntRange(1, int.MaxValue)]
+        public Optional<int> SiteId { get; init; }
+
+        [NonNull, HostOrIp, TextLength(1, 253)]
+        public Optional<string> Ip { get; init; }
+
+        [NonNull, IntRange(1, 65535)]
+        public Optional<int> Port { get; init; }
+
+        [OneOf("http", "https", "h2c")]
+        public Optional<string?> Method { get; init; }
+
+        [OneOf("http", "tcp", "udp", "ssh", "rdp", "vnc")]
+        public Optional<string?> Mode { get; init; }
+
+        [NonNull]
+        public Optional<bool> Enabled { get; init; }
+
+        [TextLength(1, 2048)]
+        public Optional<string?> Path { get; init; }
+
+        [OneOf("exact", "prefix", "regex")]
+        public Optional<string?> PathMatchType { get; init; }
+
+        [TextLength(0, 2048)]
+        public Optional<string?> RewritePath { get; init; }
+
+        [OneOf("exact", "prefix", "regex", "stripPrefix")]
+        public Optional<string?> RewritePathType { get; init; }
+
+        [IntRange(1, 1000)]
+        public Optional<int?> Priority { get; init; }
+
+        [NonNull]
+        public Optional<bool> HcEnabled { get; init; }
+
+        [TextLength(1, 2048)]
+        public Optional<string?> HcPath { get; init; }
+
+        [OneOf("http", "https")]
+        public Optional<string?> HcScheme { get; init; }
+
+        [OneOf("http", "tcp")]
+        public Optional<string?> HcMode { get; init; }
+
+        [HostOrIp]
+        public Optional<string?> HcHostname { get; init; }
+
+        [IntRange(1, 65535)]
+        public Optional<int?> HcPort { get; init; }
+
+        [IntRange(1, 86400)]
+        public Optional<int?> HcInterval { get; init; }
+
+        [IntRange(1, 86400)]
+        public Optional<int?> HcUnhealthyInterval { get; init; }
+
+        [IntRange(1, 3600)]
+        public Optional<int?> HcTimeout { get; init; }
+
+        public Optional<List<ResourceApi.HeaderDto>?> HcHeaders { get; init; }
+
+        public Optional<bool?> HcFollowRedirects { get; init; }
+
+        [OneOf("GET", "HEAD", "POST", "PUT", "OPTIONS")]
+        public Optional<string?> HcMethod { get; init; }
+
+        [IntRange(100, 599)]
+        public Optional<int?> HcStatus { get; init; }
+
+        [DomainName]
+        public Optional<string?> HcTlsServerName { get; init; }
+
+        [IntRange(1, 100)]
+        public Optional<int?> HcHealthyThreshold { get; init; }
+
+        [IntRange(1, 100)]
+        public Optional<int?> HcUnhealthyThreshold { get; init; }
         public bool Any() => GetType().GetProperties().Any(p => p.GetValue(this) is IOptionalValue { IsSet: true });
 
         public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)

@@ -193,7 +193,7 @@ public static class AdminCli
         CliException or ApiException => e.Message,
         OptionsValidationException => ConfigurationServices.Describe(e),
         InvalidOperationException { Message: var m } when m.Contains("server secret", StringComparison.OrdinalIgnoreCase) => m,
-        InvalidOperationException { InnerException: not null } when e.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase) => ConfigurationServices.Describe(e),
+        InvalidOperationException when ConfigurationServices.IsBinderError(e) => ConfigurationServices.Describe(e),
         CryptographicException => "the stored secrets cannot be decrypted with that server secret (" + e.Message + ")",
         DbUpdateException or Npgsql.NpgsqlException or Microsoft.Data.Sqlite.SqliteException => "database error: " + (e.InnerException?.Message ?? e.Message),
         _ => null,

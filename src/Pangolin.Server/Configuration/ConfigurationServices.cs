@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace Pangolin.Server.Configuration;
 
-public static class ConfigurationServices
+public static partial class ConfigurationServices
 {
     /// <summary>Binds every section to validated options; a bad value stops start-up with a message naming the key.</summary>
     public static IServiceCollection AddPangolinOptions(this IServiceCollection services)
@@ -22,6 +22,7 @@ public static class ConfigurationServices
         services.AddSingleton<IValidateOptions<DomainsOptions>, DomainsValidator>();
         services.AddSingleton<IValidateOptions<DatabaseOptions>, DatabaseValidator>();
         services.AddSingleton<IValidateOptions<ServerOptions>, ListenerValidator>();
+        services.AddSingleton<IValidateOptions<FlagsOptions>, FlagsValidator>();
         return services;
     }
 
@@ -47,14 +48,40 @@ public static class ConfigurationServices
         _ = services.GetRequiredService<IOptions<DomainsOptions>>().Value;
     }
 
+    /// <summary>Whether an exception is the configuration binder's (a value of the wrong type, an unknown key).</summary>
+    public static bool IsBinderError(Exception e) =>
+        e is InvalidOperationException && (ConversionRegex().IsMatch(e.Message) || UnknownKeyRegex().IsMatch(e.Message));
+
     /// <summary>The one line printed when the configuration is wrong.</summary>
-    public static string Describe(Exception e) => e switch
+    public static string Describe(Exception e)
     {
-        OptionsValidationException v => "configuration error: " + string.Join("; ", v.Failures),
-        InvalidOperationException { InnerException: not null } i when i.Message.Contains("configuration", StringComparison.OrdinalIgnoreCase)
-            => "configuration error: " + i.Message + " " + i.InnerException!.Message,
-        _ => "configuration error: " + e.Message,
-    };
+        ArgumentNullException.ThrowIfNull(e);
+        if (e is OptionsValidationException v)
+        {
+            return "configuration error: " + string.Join("; ", v.Failures);
+        }
+        var conversion = ConversionRegex().Match(e.Message);
+        if (conversion.Success)
+        {
+            var type = conversion.Groups["type"].Value;
+            var expected = type.Contains("Int", StringComparison.Ordinal) ? "a whole number" : type.Contains("Boolean", StringComparison.Ordinal) ? "true or false" : "a " + type;
+            return $"configuration error: {conversion.Groups["key"].Value} must be {expected} (got '{conversion.Groups["value"].Value}')";
+        }
+        var unknown = UnknownKeyRegex().Match(e.Message);
+        if (unknown.Success)
+        {
+            var section = typeof(ConfigurationServices).Assembly.GetType(unknown.Groups["type"].Value)?.GetField("Section")?.GetRawConstantValue() as string;
+            var keys = unknown.Groups["keys"].Value.Split(", ").Select(k => $"{(section is null ? "" : section + ":")}{k.Trim('\'')}");
+            return $"configuration error: unknown setting {string.Join(", ", keys)} (check the spelling; keys are listed in docs/configuration.md)";
+        }
+        return "configuration error: " + e.Message;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex("Failed to convert configuration value '(?<value>.*)' at '(?<key>[^']*)' to type '(?:System\\.)?(?<type>[^']*)'")]
+    private static partial System.Text.RegularExpressions.Regex ConversionRegex();
+
+    [System.Text.RegularExpressions.GeneratedRegex("not found on the instance of (?<type>[\\w.]+): (?<keys>.*)$")]
+    private static partial System.Text.RegularExpressions.Regex UnknownKeyRegex();
 }
 
 /// <summary>Section "Domains": id → base domain offered to every org.</summary>
@@ -155,4 +182,12 @@ internal sealed class ListenerValidator : IValidateOptions<ServerOptions>
         }
         return ValidateOptionsResult.Success;
     }
+}
+
+internal sealed class FlagsValidator(IOptions<EmailOptions> email) : IValidateOptions<FlagsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, FlagsOptions options) =>
+        options.RequireEmailVerification && !email.Value.IsConfigured
+            ? ValidateOptionsResult.Fail("Flags:RequireEmailVerification needs e-mail: set Email:SmtpHost and Email:NoReply")
+            : ValidateOptionsResult.Success;
 }
