@@ -8,10 +8,10 @@ namespace Pangolin.Server.Tests.Authorization;
 /// The authorization matrix: every API endpoint × every kind of caller → the status it must get. Routes are written
 /// without the surface prefix (/api/v1 or /v1). An endpoint of the running app without a row fails
 /// <see cref="AuthorizationMatrixTests.Every_api_endpoint_has_a_matrix_row_and_every_row_an_endpoint"/>, so no
-/// endpoint can be added unchecked. The rules (common.md): anonymous callers get 401; org admins and server admins
+/// endpoint can be added unchecked. The rules (Auth/Access.cs): anonymous callers get 401; org admins and server admins
 /// may do everything; members need the action in a role (the Member role's defaults below) and, for a single site or
-/// resource, a grant, else 404; outsiders get 403 on /org/{orgId}/... and 404 on entity routes; API keys need the
-/// action, org keys only reach their org, and server-wide routes need a root key.
+/// resource, a grant, else 404; outsiders (users and keys of another org) get 403 on /org/{orgId}/... and 404 on
+/// entity routes; API keys need the action, org keys only reach their org, and server-wide routes need a root key.
 /// </summary>
 public static class AuthorizationMatrix
 {
@@ -67,6 +67,8 @@ public static class AuthorizationMatrix
         // Only the owner deletes an org, or a server admin or root key: an org key is refused whatever it holds.
         OrgAction(Delete, "/org/{orgId}", ActionIds.DeleteOrg, 200).Expect(OrgKeyWith, 403)
             .Before(c => c.World.DoomedOrgAsync(c, ActionIds.DeleteOrg)),
+        OrgAction(Delete, "/org/{orgId}", ActionIds.DeleteOrg, 200).Expect(403, OrgAdmin, OrgKeyWith).Named("an admin who is not the owner")
+            .Before(c => c.World.DoomedOrgAsync(c, ActionIds.DeleteOrg, ownedByOrgAdmin: false)),
 
         // ---- Sites ----
         OrgAction(Get, "/org/{orgId}/pick-site-defaults", ActionIds.CreateSite, 200),
@@ -218,7 +220,7 @@ public static class AuthorizationMatrix
             .Expect(401, Anonymous)
             .Expect(MemberRoleActions.Contains(action) ? ok : 403, Member)
             .Expect(ok, OrgAdmin, ServerAdmin, OrgKeyWith, RootKeyWith)
-            .Expect(403, OtherOrgAdmin, OrgKeyWithout, RootKeyWithout);
+            .Expect(403, OtherOrgAdmin, OtherOrgKey, OrgKeyWithout, RootKeyWithout);
 
     /// <summary>
     /// A route that names an entity (/site/{siteId}, /resource/{resourceId}, ...): outsiders get 404. A member holding
@@ -226,7 +228,7 @@ public static class AuthorizationMatrix
     /// </summary>
     private static MatrixRow EntityAction(string method, string route, string action, int ok, int? member = null)
     {
-        var row = OrgAction(method, route, action, ok).Expect(404, OtherOrgAdmin);
+        var row = OrgAction(method, route, action, ok).Expect(404, OtherOrgAdmin, OtherOrgKey);
         if (MemberRoleActions.Contains(action))
         {
             return row.Expect(member ?? throw new InvalidOperationException($"{method} {route}: say what a member holding '{action}' gets"), Member);
@@ -238,14 +240,14 @@ public static class AuthorizationMatrix
     private static MatrixRow ServerAction(string method, string route, string action, int ok) =>
         new MatrixRow(method, route, AccessScope.Server, action)
             .Expect(401, Anonymous)
-            .Expect(403, Member, OrgAdmin, OtherOrgAdmin, OrgKeyWithout, OrgKeyWith, RootKeyWithout)
+            .Expect(403, Member, OrgAdmin, OtherOrgAdmin, OrgKeyWithout, OrgKeyWith, OtherOrgKey, RootKeyWithout)
             .Expect(ok, ServerAdmin, RootKeyWith);
 
     /// <summary>A route about the user in {userId} (acme's owner here): that user, server admins, and root keys with the action.</summary>
     private static MatrixRow SelfAction(string method, string route, string action, int ok) =>
         new MatrixRow(method, route, AccessScope.Self, action)
             .Expect(401, Anonymous)
-            .Expect(403, Member, OtherOrgAdmin, OrgKeyWithout, OrgKeyWith, RootKeyWithout)
+            .Expect(403, Member, OtherOrgAdmin, OrgKeyWithout, OrgKeyWith, OtherOrgKey, RootKeyWithout)
             .Expect(ok, OrgAdmin, ServerAdmin, RootKeyWith);
 
     /// <summary>A route any signed-in user may call; of the API keys only a root key (with the action, if there is one).</summary>
@@ -253,7 +255,7 @@ public static class AuthorizationMatrix
         new MatrixRow(method, route, AccessScope.AnyUser, action)
             .Expect(401, Anonymous)
             .Expect(ok, Users)
-            .Expect(403, OrgKeyWithout, OrgKeyWith)
+            .Expect(403, OrgKeyWithout, OrgKeyWith, OtherOrgKey)
             .Expect(action is null ? ok : 403, RootKeyWithout)
             .Expect(ok, RootKeyWith);
 

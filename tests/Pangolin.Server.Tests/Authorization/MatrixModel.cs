@@ -29,6 +29,9 @@ public enum Who
     /// <summary>An API key of acme holding exactly the row's action.</summary>
     OrgKeyWith,
 
+    /// <summary>An API key of the org "other" holding every action: it must not reach into acme.</summary>
+    OtherOrgKey,
+
     /// <summary>A root API key holding every action except the row's.</summary>
     RootKeyWithout,
 
@@ -145,8 +148,6 @@ public sealed class MatrixCall(MatrixWorld world, Who who, Surfaces surface, int
     public int Status { get; set; }
 
     public bool IsUser => who is Who.Member or Who.OrgAdmin or Who.OtherOrgAdmin or Who.ServerAdmin;
-
-    public bool IsOrgKey => who is Who.OrgKeyWithout or Who.OrgKeyWith;
 
     /// <summary>Route values for this call only (a fresh entity to delete).</summary>
     public Dictionary<string, string> Values { get; } = [];

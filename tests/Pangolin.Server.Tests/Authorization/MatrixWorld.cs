@@ -10,7 +10,8 @@ namespace Pangolin.Server.Tests.Authorization;
 /// What the matrix runs against, seeded once through the API: the server admin; org "acme" with its owner, a plain
 /// member and a bystander member; a site, a resource granted to the member with a target and a rule, a resource not
 /// granted to anyone, a custom role, an invitation, a domain of its own, a share link; org keys and root keys whose
-/// actions are set per row; org "other" with its own admin; org "club" (owned by the bystander) for invitations.
+/// actions are set per row; org "other" with its own admin and a key holding every action; org "club" (owned by the
+/// bystander) for invitations.
 /// </summary>
 public sealed partial class MatrixWorld : IDisposable
 {
@@ -45,6 +46,9 @@ public sealed partial class MatrixWorld : IDisposable
     /// <summary>Signed in as drifter@, whose account the anonymous two-factor calls use.</summary>
     public HttpClient Drifter { get; private set; } = null!;
 
+    /// <summary>Signed in as bystander@, a member of acme and owner of the club.</summary>
+    public HttpClient Bystander { get; private set; } = null!;
+
     public string OwnerId => _users[Who.OrgAdmin].UserId;
 
     public string MemberId => _users[Who.Member].UserId;
@@ -58,8 +62,6 @@ public sealed partial class MatrixWorld : IDisposable
 
     /// <summary>Two-factor secrets of callers who enrolled in one row and turn it off in the next.</summary>
     public Dictionary<Who, string> TwoFactorSecrets { get; } = [];
-
-    public int AdminRoleId { get; private set; }
 
     public int MemberRoleId { get; private set; }
 
@@ -101,6 +103,8 @@ public sealed partial class MatrixWorld : IDisposable
 
     private (string Id, string Bearer) OrgKeyWith { get; set; }
 
+    private (string Id, string Bearer) OtherOrgKey { get; set; }
+
     private (string Id, string Bearer) RootKeyWithout { get; set; }
 
     private (string Id, string Bearer) RootKeyWith { get; set; }
@@ -136,8 +140,8 @@ public sealed partial class MatrixWorld : IDisposable
             var client = await SignUpAsync(email);
             _users[who] = (client, email, await UserIdAsync(client));
         }
-        var bystander = await SignUpAsync(BystanderEmail);
-        BystanderId = await UserIdAsync(bystander);
+        Bystander = await SignUpAsync(BystanderEmail);
+        BystanderId = await UserIdAsync(Bystander);
         JoinerId = await UserIdAsync(await SignUpAsync(JoinerEmail));
         Drifter = await SignUpAsync(DrifterEmail);
         await SignUpAsync(ResetEmail);
@@ -145,8 +149,8 @@ public sealed partial class MatrixWorld : IDisposable
 
         (await SessionOf(Who.OrgAdmin).PutJsonAsync("org", new { orgId = Acme, name = "Acme" })).Expect(201);
         (await SessionOf(Who.OtherOrgAdmin).PutJsonAsync("org", new { orgId = "other", name = "Other" })).Expect(201);
-        (await bystander.PutJsonAsync("org", new { orgId = "club", name = "Club" })).Expect(201);
-        (AdminRoleId, MemberRoleId) = await BuiltInRolesAsync(Acme);
+        (await Bystander.PutJsonAsync("org", new { orgId = "club", name = "Club" })).Expect(201);
+        (_, MemberRoleId) = await BuiltInRolesAsync(Acme);
         (_, ClubMemberRoleId) = await BuiltInRolesAsync("club");
         foreach (var email in new[] { MemberEmail, BystanderEmail })
         {
@@ -180,6 +184,7 @@ public sealed partial class MatrixWorld : IDisposable
         OrgKeyWithout = await NewKeyAsync(Acme, []);
         OrgKeyWith = await NewKeyAsync(Acme, []);
         ScratchOrgKeyId = (await NewKeyAsync(Acme, [])).Id;
+        OtherOrgKey = await NewKeyAsync("other", [.. ActionIds.All]);
         RootKeyWithout = await NewKeyAsync(null, []);
         RootKeyWith = await NewKeyAsync(null, []);
         ScratchRootKeyId = (await NewKeyAsync(null, [])).Id;
@@ -223,6 +228,7 @@ public sealed partial class MatrixWorld : IDisposable
             {
                 Who.OrgKeyWithout => OrgKeyWithout.Bearer,
                 Who.OrgKeyWith => OrgKeyWith.Bearer,
+                Who.OtherOrgKey => OtherOrgKey.Bearer,
                 Who.RootKeyWithout => RootKeyWithout.Bearer,
                 _ => RootKeyWith.Bearer,
             })),
@@ -304,21 +310,27 @@ public sealed partial class MatrixWorld : IDisposable
     }
 
     /// <summary>
-    /// An org for DELETE /org/{orgId}, created by acme's owner, so that each kind of caller stands to it as to acme:
-    /// the member joins it with its Member role, and org keys are replaced by keys of that org.
+    /// An org for DELETE /org/{orgId}, so that each kind of caller stands to it as to acme: acme's owner owns it (or,
+    /// when <paramref name="ownedByOrgAdmin"/> is false, the bystander owns it and acme's owner is only an admin), the
+    /// member joins it with its Member role, and acme's keys are replaced by keys of that org.
     /// </summary>
-    public async Task DoomedOrgAsync(MatrixCall call, string action)
+    public async Task DoomedOrgAsync(MatrixCall call, string action, bool ownedByOrgAdmin = true)
     {
         ArgumentNullException.ThrowIfNull(call);
         var orgId = $"doomed-{call.N}";
-        (await SessionOf(Who.OrgAdmin).PutJsonAsync("org", new { orgId, name = "Doomed" })).Expect(201);
+        var creator = ownedByOrgAdmin ? SessionOf(Who.OrgAdmin) : Bystander;
+        (await creator.PutJsonAsync("org", new { orgId, name = "Doomed" })).Expect(201);
         call.Set("orgId", orgId);
+        var (adminRole, memberRole) = await BuiltInRolesAsync(orgId);
         if (call.Who == Who.Member)
         {
-            var (_, memberRole) = await BuiltInRolesAsync(orgId);
             (await Admin.PutJsonAsync($"org/{orgId}/user", new { email = MemberEmail, roleIds = new[] { memberRole } })).Expect(201);
         }
-        else if (call.IsOrgKey)
+        else if (call.Who == Who.OrgAdmin && !ownedByOrgAdmin)
+        {
+            (await Admin.PutJsonAsync($"org/{orgId}/user", new { email = OwnerEmail, roleIds = new[] { adminRole } })).Expect(201);
+        }
+        else if (call.Who is Who.OrgKeyWithout or Who.OrgKeyWith)
         {
             var (without, with) = ActionsFor(action);
             call.ApiKey = (await NewKeyAsync(orgId, call.Who == Who.OrgKeyWith ? with : without)).Bearer;
