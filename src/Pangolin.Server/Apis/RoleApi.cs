@@ -208,6 +208,10 @@ public static class RoleApi
     {
         await Grants.CheckMembersAsync(db, caller.OrgId!, [userId], ct);
         var role = await db.Roles.AsNoTracking().FirstAsync(r => r.RoleId == roleId, ct);
+        if (role.IsAdmin && !caller.IsOrgAdmin)
+        {
+            throw ApiException.Forbidden("Only admins may take away the Admin role");
+        }
         if (role.IsAdmin && await db.UserOrgs.AnyAsync(m => m.UserId == userId && m.OrgId == role.OrgId && m.IsOwner, ct))
         {
             throw ApiException.BadRequest("The organization's owner keeps the Admin role");
