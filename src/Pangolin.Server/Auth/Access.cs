@@ -193,15 +193,24 @@ internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler
             }
             return new Target(orgId, "Org", FromEntity: false);
         }
+        // A malformed id answers 400 at once (each TryId resets its out value, so it cannot wait for the end).
         if (TryId(http, "resourceId", out var resourceId, out var bad))
         {
             var org = await db.Resources.Where(r => r.ResourceId == resourceId).Select(r => r.OrgId).FirstOrDefaultAsync(ct);
             return org is null ? Target.Deny(NotFound("Resource")) : new Target(org, "Resource", true) { ResourceId = resourceId };
         }
+        if (bad is not null)
+        {
+            return Target.Deny(bad);
+        }
         if (TryId(http, "siteId", out var siteId, out bad))
         {
             var org = await db.Sites.Where(s => s.SiteId == siteId).Select(s => s.OrgId).FirstOrDefaultAsync(ct);
             return org is null ? Target.Deny(NotFound("Site")) : new Target(org, "Site", true) { SiteId = siteId };
+        }
+        if (bad is not null)
+        {
+            return Target.Deny(bad);
         }
         if (TryId(http, "targetId", out var targetId, out bad))
         {
@@ -209,6 +218,10 @@ internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler
                 .Join(db.Resources, t => t.ResourceId, r => r.ResourceId, (t, r) => new { r.OrgId, r.ResourceId })
                 .FirstOrDefaultAsync(ct);
             return row is null ? Target.Deny(NotFound("Target")) : new Target(row.OrgId, "Target", true) { ResourceId = row.ResourceId };
+        }
+        if (bad is not null)
+        {
+            return Target.Deny(bad);
         }
         if (TryId(http, "roleId", out var roleId, out bad))
         {
