@@ -20,6 +20,10 @@ public static partial class Problems
         return services;
     }
 
+    internal const string JsonBodyRequired = "A JSON request body is required: send a JSON object with Content-Type: application/json";
+
+    internal const string JsonContentTypeRequired = "The request body must be JSON: send it with Content-Type: application/json";
+
     /// <summary>Writes a problem with the envelope fields.</summary>
     public static ValueTask WriteAsync(HttpContext context, int status, string message)
     {
@@ -50,7 +54,14 @@ public static partial class Problems
             }
             problem.Detail ??= "Validation error: " + string.Join("; ", errors.SelectMany(e => e.Value.Select(m => $"{m} at \"{e.Key}\"")));
         }
-        problem.Detail ??= problem.Title;
+        problem.Detail ??= problem.Status switch
+        {
+            // Status codes without a message of their own: routing's 415, 404 and 405 endpoints.
+            StatusCodes.Status415UnsupportedMediaType => JsonContentTypeRequired,
+            StatusCodes.Status404NotFound => $"No endpoint matches {context.Request.Method} {context.Request.Path}; check the path",
+            StatusCodes.Status405MethodNotAllowed => $"{context.Request.Method} is not allowed on {context.Request.Path}; check the method",
+            _ => problem.Title,
+        };
         problem.Instance ??= context.Request.Path;
         problem.Extensions["data"] = null;
         problem.Extensions["success"] = false;
@@ -233,20 +244,37 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
 
     private static string Describe(BadHttpRequestException bad) => bad.Message switch
     {
-        var m when m.StartsWith("Required parameter", StringComparison.Ordinal) && m.Contains("from body", StringComparison.Ordinal)
-            => "A JSON request body is required",
-        var m when m.StartsWith("Expected a supported JSON media type", StringComparison.Ordinal)
-            => "The request body must be JSON (Content-Type: application/json)",
-        var m when m.StartsWith("Failed to bind parameter", StringComparison.Ordinal) => RouteValueMessage(m),
-        var m when m.StartsWith("Required parameter", StringComparison.Ordinal) => RouteValueMessage(m),
+        // "Implicit body inferred for parameter ... but no body was provided" (also for a literal null body).
+        var m when m.StartsWith("Implicit body inferred", StringComparison.Ordinal)
+            || (m.StartsWith("Required parameter", StringComparison.Ordinal) && m.Contains("from body", StringComparison.Ordinal))
+            => Problems.JsonBodyRequired,
+        var m when m.StartsWith("Expected a supported JSON media type", StringComparison.Ordinal) => Problems.JsonContentTypeRequired,
+        var m when m.StartsWith("Failed to bind parameter", StringComparison.Ordinal) => BindFailureMessage(m),
+        var m when m.StartsWith("Required parameter", StringComparison.Ordinal) => BindFailureMessage(m),
         var m => m,
     };
 
-    private static string RouteValueMessage(string m)
+    private static string BindFailureMessage(string m)
     {
-        // e.g. Failed to bind parameter "int siteId" from "abc".
+        // e.g. Failed to bind parameter "int ruleId" from "abc". / ... "Nullable<DateTime> TimeStart" from "x".
         var match = BindFailureRegex().Match(m);
-        return match.Success ? $"Validation error: \"{match.Groups[2].Value}\" must be {(match.Groups[1].Value.StartsWith("int", StringComparison.Ordinal) ? "a positive integer" : "valid")}" : m;
+        if (!match.Success)
+        {
+            return m;
+        }
+        var type = match.Groups[1].Value;
+        var optional = type.StartsWith("Nullable<", StringComparison.Ordinal) || type.EndsWith('?');
+        type = type.StartsWith("Nullable<", StringComparison.Ordinal) ? type["Nullable<".Length..^1] : type.TrimEnd('?');
+        var expected = type switch
+        {
+            // Ids in routes are positive; optional integers come from the query.
+            "int" or "long" => optional ? "an integer" : "a positive integer",
+            "bool" => "true or false",
+            "double" or "decimal" or "float" => "a number",
+            "DateTime" or "DateTimeOffset" => "a date and time such as 2026-01-31T12:00:00Z",
+            _ => "a valid " + type,
+        };
+        return $"Validation error: \"{JsonNamingPolicy.CamelCase.ConvertName(match.Groups[2].Value)}\" must be {expected}";
     }
 
     private static bool IsUniqueViolation(DbUpdateException e) =>
