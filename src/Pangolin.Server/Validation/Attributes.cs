@@ -97,7 +97,7 @@ public sealed class CidrAttribute : PangolinValidationAttribute
     public bool IPv4Only { get; set; }
 
     protected override bool Check(object? value) =>
-        value is null || (value is string s && Syntax.TryParseCidr(s, out var net)
+        value is null || (value is string s && Syntax.IsNetwork(s, out var net)
             && (!IPv4Only || net.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork));
 }
 
