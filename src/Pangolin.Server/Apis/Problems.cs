@@ -123,7 +123,7 @@ public static partial class Problems
         }
         if (message.Contains("null", StringComparison.OrdinalIgnoreCase) && path.Length > 0)
         {
-            return $"Validation error: \"{path}\" must not be null";
+            return $"Validation error: must not be null at \"{path}\"";
         }
         var where = e.LineNumber is { } line && e.BytePositionInLine is { } position ? $" (line {line + 1}, byte {position + 1})" : "";
         return $"Malformed JSON: the request body is not valid JSON{where}; send one JSON object";
