@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Diagnostics;
@@ -43,9 +44,12 @@ public static partial class Problems
         problem.Title ??= TitleFor(problem.Status.Value);
         if (problem is HttpValidationProblemDetails validation && validation.Errors.Count > 0)
         {
-            // Keys as the JSON names the client sent ("name", "targets.0.port"), messages as fragments after them.
+            // Not the vague "One or more validation errors occurred."; the detail says what is wrong.
+            problem.Title = TitleFor(problem.Status.Value);
+            // Keys as the names the client sent ("name", "targets.0.port", "sort_by"), messages as fragments after them.
+            var queryNames = QueryNames(context);
             var errors = validation.Errors.ToDictionary(
-                e => JsonPath(e.Key),
+                e => queryNames.TryGetValue(e.Key, out var query) ? query : JsonPath(e.Key),
                 e => e.Value.Select(m => ValidationMessages.Normalize(m, LastSegment(e.Key))).ToArray());
             validation.Errors.Clear();
             foreach (var (key, messages) in errors)
@@ -85,6 +89,16 @@ public static partial class Problems
         503 => "Service Unavailable",
         _ => "Error",
     };
+
+    /// <summary>Query parameters bound with [AsParameters] are validated under their property names; the client sent these.</summary>
+    private static Dictionary<string, string> QueryNames(HttpContext context) =>
+        (context.GetEndpoint()?.Metadata.GetMetadata<MethodInfo>()?.GetParameters() ?? [])
+            .Where(p => p.GetCustomAttribute<AsParametersAttribute>() is not null)
+            .SelectMany(p => p.ParameterType.GetProperties())
+            .Select(p => (p.Name, Query: p.GetCustomAttribute<FromQueryAttribute>()?.Name))
+            .Where(p => p.Query is not null)
+            .DistinctBy(p => p.Name)
+            .ToDictionary(p => p.Name, p => p.Query!, StringComparer.Ordinal);
 
     internal static string JsonPath(string key) =>
         string.Join('.', key.Split('.').Select(s => s.Length == 0 ? s : JsonNamingPolicy.CamelCase.ConvertName(s.Replace("[", ".", StringComparison.Ordinal).Replace("]", "", StringComparison.Ordinal))));
@@ -184,7 +198,7 @@ public static partial class Problems
             }
             else
             {
-                type = type.GetProperty(segment, System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.IgnoreCase)?.PropertyType;
+                type = type.GetProperty(segment, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase)?.PropertyType;
             }
             type = Unwrap(type);
         }
