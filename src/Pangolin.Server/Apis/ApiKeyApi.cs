@@ -14,9 +14,9 @@ public static class ApiKeyApi
 {
     public sealed record CreateApiKeyRequest(
         [property: Required, StringLength(255, MinimumLength = 1)] string? Name,
-        [property: MaxLength(200)] List<string>? ActionIds = null);
+        [property: MaxLength(200), NonNullItems] List<string>? ActionIds = null);
 
-    public sealed record SetActionsRequest([property: Required, MaxLength(200)] List<string>? ActionIds);
+    public sealed record SetActionsRequest([property: Required, MaxLength(200), NonNullItems] List<string>? ActionIds);
 
     public sealed record CreatedApiKey(string ApiKeyId, string Name, string ApiKey, string LastChars, DateTime CreatedAt, string? OrgId, bool IsRoot);
 

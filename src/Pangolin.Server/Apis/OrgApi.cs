@@ -19,15 +19,16 @@ public static class OrgApi
         [property: Cidr(IPv4Only = true)] string? Subnet = null,
         [property: Cidr(IPv4Only = true)] string? UtilitySubnet = null);
 
+    /// <summary>Absent fields stay as they are; a null is an error (upstream's optional zod fields), not "unchanged".</summary>
     public sealed record UpdateOrgRequest(
-        [property: StringLength(255, MinimumLength = 1)] string? Name = null,
-        bool? RequireTwoFactor = null,
-        [property: Range(1, 24 * 365)] int? MaxSessionLengthHours = null,
-        [property: Range(1, 3650)] int? PasswordExpiryDays = null) : IValidatableObject
+        [property: NonNull, TextLength(1, 255)] Optional<string> Name = default,
+        Optional<bool> RequireTwoFactor = default,
+        [property: IntRange(1, 24 * 365)] Optional<int> MaxSessionLengthHours = default,
+        [property: IntRange(1, 3650)] Optional<int> PasswordExpiryDays = default) : IValidatableObject
     {
         public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
         {
-            if (Name is null && RequireTwoFactor is null && MaxSessionLengthHours is null && PasswordExpiryDays is null)
+            if (!(Name.IsSet || RequireTwoFactor.IsSet || MaxSessionLengthHours.IsSet || PasswordExpiryDays.IsSet))
             {
                 yield return new ValidationResult("at least one field is required", ["body"]);
             }
@@ -146,10 +147,10 @@ public static class OrgApi
     private static async Task<IResult> UpdateAsync(string orgId, UpdateOrgRequest request, PangolinDbContext db, CancellationToken ct)
     {
         var org = await db.Orgs.FirstAsync(o => o.OrgId == orgId, ct);
-        org.Name = request.Name ?? org.Name;
-        org.RequireTwoFactor = request.RequireTwoFactor ?? org.RequireTwoFactor;
-        org.MaxSessionLengthHours = request.MaxSessionLengthHours ?? org.MaxSessionLengthHours;
-        org.PasswordExpiryDays = request.PasswordExpiryDays ?? org.PasswordExpiryDays;
+        org.Name = request.Name.Or(org.Name);
+        org.RequireTwoFactor = request.RequireTwoFactor.Or(org.RequireTwoFactor);
+        org.MaxSessionLengthHours = request.MaxSessionLengthHours.IsSet ? request.MaxSessionLengthHours.Value : org.MaxSessionLengthHours;
+        org.PasswordExpiryDays = request.PasswordExpiryDays.IsSet ? request.PasswordExpiryDays.Value : org.PasswordExpiryDays;
         await db.SaveChangesAsync(ct);
         return Api.Ok(ToDto(org), "Organization updated successfully");
     }

@@ -25,7 +25,7 @@ public static partial class ResourceApi
         bool? StickySession = null,
         [property: StringLength(2048, MinimumLength = 1)] string? PostAuthPath = null,
         [property: NiceId] string? NiceId = null,
-        [property: MaxLength(100)] List<string>? RedirectDomains = null) : IValidatableObject
+        [property: MaxLength(100), NonNullItems] List<string>? RedirectDomains = null) : IValidatableObject
     {
         public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
         {
@@ -181,7 +181,7 @@ public static partial class ResourceApi
 
     public sealed record SetRolesRequest([property: Required, MaxLength(1000)] List<int>? RoleIds);
 
-    public sealed record SetUsersRequest([property: Required, MaxLength(10000)] List<string>? UserIds);
+    public sealed record SetUsersRequest([property: Required, MaxLength(10000), NonNullItems] List<string>? UserIds);
 
     public sealed record RoleIdRequest([property: Required, Range(1, int.MaxValue)] int? RoleId);
 
@@ -219,7 +219,7 @@ public static partial class ResourceApi
             for (var i = 0; i < (Emails?.Count ?? 0); i++)
             {
                 var e = Emails![i];
-                if (!Syntax.IsEmail(e) && !WildcardEmailRegex().IsMatch(e))
+                if (e is null || (!Syntax.IsEmail(e) && !WildcardEmailRegex().IsMatch(e)))
                 {
                     yield return new ValidationResult("must be an e-mail address or *@domain.tld", [$"{nameof(Emails)}[{i}]"]);
                 }
@@ -237,13 +237,22 @@ public static partial class ResourceApi
     [GeneratedRegex(@"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")]
     private static partial Regex HeaderNameRegex();
 
-    internal static string? HeaderCheck(HeaderDto header)
+    internal static string? HeaderCheck(HeaderDto? header)
     {
-        if (header.Name is null || !HeaderNameRegex().IsMatch(header.Name) || header.Name.Length > 256)
+        // Neither a list's items nor missing constructor parameters are checked for null by the serializer.
+        if (header is null)
+        {
+            return "must be an object with a name and a value";
+        }
+        if (header.Name is null || header.Value is null)
+        {
+            return header.Name is null ? "name is required" : "value is required";
+        }
+        if (!HeaderNameRegex().IsMatch(header.Name) || header.Name.Length > 256)
         {
             return "header names must be RFC 7230 tokens";
         }
-        if (header.Value is null || header.Value.Length > 4096 || header.Value.Any(c => c != '\t' && (c < 0x20 || c > 0x7e)))
+        if (header.Value.Length > 4096 || header.Value.Any(c => c != '\t' && (c < 0x20 || c > 0x7e)))
         {
             return "header values must be printable ASCII";
         }

@@ -15,7 +15,7 @@ public static class RoleApi
         [property: Required, StringLength(255, MinimumLength = 1)] string? Name,
         [property: MaxLength(1024)] string? Description = null,
         bool? RequireDeviceApproval = null,
-        [property: MaxLength(200)] List<string>? ActionIds = null);
+        [property: MaxLength(200), NonNullItems] List<string>? ActionIds = null);
 
     public sealed record UpdateRoleRequest
     {
@@ -31,7 +31,7 @@ public static class RoleApi
 
     public sealed record DeleteRoleRequest([property: Range(1, int.MaxValue)] int? RoleId = null);
 
-    public sealed record SetActionsRequest([property: Required, MaxLength(200)] List<string>? ActionIds);
+    public sealed record SetActionsRequest([property: Required, MaxLength(200), NonNullItems] List<string>? ActionIds);
 
     public sealed record RoleDto(int RoleId, string OrgId, bool IsAdmin, string Name, string? Description, bool RequireDeviceApproval);
 

@@ -45,16 +45,17 @@ public static class SiteApi
         }
     }
 
+    /// <summary>Absent fields stay as they are; a null is an error (upstream's optional zod fields), not "unchanged".</summary>
     public sealed record UpdateSiteRequest(
-        [property: StringLength(255, MinimumLength = 1)] string? Name = null,
-        [property: NiceId] string? NiceId = null,
-        bool? DockerSocketEnabled = null,
-        bool? AutoUpdateEnabled = null,
-        bool? AutoUpdateOverrideOrg = null) : IValidatableObject
+        [property: NonNull, TextLength(1, 255)] Optional<string> Name = default,
+        [property: NonNull, NiceId] Optional<string> NiceId = default,
+        Optional<bool> DockerSocketEnabled = default,
+        Optional<bool> AutoUpdateEnabled = default,
+        Optional<bool> AutoUpdateOverrideOrg = default) : IValidatableObject
     {
         public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
         {
-            if (Name is null && NiceId is null && DockerSocketEnabled is null && AutoUpdateEnabled is null && AutoUpdateOverrideOrg is null)
+            if (!(Name.IsSet || NiceId.IsSet || DockerSocketEnabled.IsSet || AutoUpdateEnabled.IsSet || AutoUpdateOverrideOrg.IsSet))
             {
                 yield return new ValidationResult("at least one field is required", ["body"]);
             }
@@ -217,14 +218,14 @@ public static class SiteApi
     private static async Task<IResult> UpdateAsync(int siteId, UpdateSiteRequest request, PangolinDbContext db, CancellationToken ct)
     {
         var site = await db.Sites.FirstAsync(s => s.SiteId == siteId, ct);
-        if (request.NiceId is not null && request.NiceId != site.NiceId
-            && await db.Sites.AnyAsync(s => s.OrgId == site.OrgId && s.NiceId == request.NiceId, ct))
+        var niceId = request.NiceId.Or(site.NiceId);
+        if (niceId != site.NiceId && await db.Sites.AnyAsync(s => s.OrgId == site.OrgId && s.NiceId == niceId, ct))
         {
-            throw ApiException.Conflict($"A site with niceId '{request.NiceId}' already exists in this organization");
+            throw ApiException.Conflict($"A site with niceId '{niceId}' already exists in this organization");
         }
-        site.Name = request.Name ?? site.Name;
-        site.NiceId = request.NiceId ?? site.NiceId;
-        site.DockerSocketEnabled = request.DockerSocketEnabled ?? site.DockerSocketEnabled;
+        site.Name = request.Name.Or(site.Name);
+        site.NiceId = niceId;
+        site.DockerSocketEnabled = request.DockerSocketEnabled.Or(site.DockerSocketEnabled);
         await db.SaveChangesAsync(ct);
         return Api.Ok(await Project(db, db.Sites.AsNoTracking().Where(s => s.SiteId == siteId)).FirstAsync(ct), "Site updated successfully");
     }

@@ -181,6 +181,14 @@ internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler
 
     private async Task<Target> ResolveAsync(HttpContext http, CancellationToken ct)
     {
+        // A malformed id answers 400 before anything is looked up, also ruleId, which the handler resolves.
+        foreach (var name in IntIds)
+        {
+            if (http.GetRouteValue(name) is string raw && !TryParseId(raw, out _))
+            {
+                return Target.Deny(new AccessDenial(StatusCodes.Status400BadRequest, $"Validation error: \"{name}\" must be a positive integer"));
+            }
+        }
         if (http.GetRouteValue("orgId") is string orgId)
         {
             if (!await db.Orgs.AnyAsync(o => o.OrgId == orgId, ct))
@@ -193,24 +201,24 @@ internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler
             }
             return new Target(orgId, "Org", FromEntity: false);
         }
-        if (TryId(http, "resourceId", out var resourceId, out var bad))
+        if (TryId(http, "resourceId", out var resourceId))
         {
             var org = await db.Resources.Where(r => r.ResourceId == resourceId).Select(r => r.OrgId).FirstOrDefaultAsync(ct);
             return org is null ? Target.Deny(NotFound("Resource")) : new Target(org, "Resource", true) { ResourceId = resourceId };
         }
-        if (TryId(http, "siteId", out var siteId, out bad))
+        if (TryId(http, "siteId", out var siteId))
         {
             var org = await db.Sites.Where(s => s.SiteId == siteId).Select(s => s.OrgId).FirstOrDefaultAsync(ct);
             return org is null ? Target.Deny(NotFound("Site")) : new Target(org, "Site", true) { SiteId = siteId };
         }
-        if (TryId(http, "targetId", out var targetId, out bad))
+        if (TryId(http, "targetId", out var targetId))
         {
             var row = await db.Targets.Where(t => t.TargetId == targetId)
                 .Join(db.Resources, t => t.ResourceId, r => r.ResourceId, (t, r) => new { r.OrgId, r.ResourceId })
                 .FirstOrDefaultAsync(ct);
             return row is null ? Target.Deny(NotFound("Target")) : new Target(row.OrgId, "Target", true) { ResourceId = row.ResourceId };
         }
-        if (TryId(http, "roleId", out var roleId, out bad))
+        if (TryId(http, "roleId", out var roleId))
         {
             var org = await db.Roles.Where(r => r.RoleId == roleId).Select(r => r.OrgId).FirstOrDefaultAsync(ct);
             return org is null ? Target.Deny(NotFound("Role")) : new Target(org, "Role", true);
@@ -220,24 +228,19 @@ internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler
             var row = await db.ResourceAccessTokens.Where(t => t.AccessTokenId == tokenId).Select(t => new { t.OrgId, t.ResourceId }).FirstOrDefaultAsync(ct);
             return row is null ? Target.Deny(NotFound("AccessToken")) : new Target(row.OrgId, "AccessToken", true) { ResourceId = row.ResourceId };
         }
-        return Target.Deny(bad ?? new AccessDenial(StatusCodes.Status500InternalServerError, "The route names no organization"));
+        return Target.Deny(new AccessDenial(StatusCodes.Status500InternalServerError, "The route names no organization"));
     }
 
-    private static bool TryId(HttpContext http, string name, out int id, out AccessDenial? bad)
+    private static readonly string[] IntIds = ["resourceId", "siteId", "targetId", "roleId", "ruleId"];
+
+    private static bool TryId(HttpContext http, string name, out int id)
     {
         id = 0;
-        bad = null;
-        if (http.GetRouteValue(name) is not string raw)
-        {
-            return false;
-        }
-        if (!int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out id) || id <= 0)
-        {
-            bad = new AccessDenial(StatusCodes.Status400BadRequest, $"Validation error: \"{name}\" must be a positive integer");
-            return false;
-        }
-        return true;
+        return http.GetRouteValue(name) is string raw && TryParseId(raw, out id);
     }
+
+    private static bool TryParseId(string raw, out int id) =>
+        int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out id) && id > 0;
 
     private static AccessDenial Forbidden(string message) => new(StatusCodes.Status403Forbidden, message);
 

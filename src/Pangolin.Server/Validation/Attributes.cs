@@ -51,6 +51,15 @@ public sealed class PresentAttribute : ValidationAttribute
     public override bool IsValid(object? value) => value is IOptionalValue { IsSet: true };
 }
 
+/// <summary>A list without null items (nullable annotations do not reach a list's items).</summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Parameter)]
+public sealed class NonNullItemsAttribute : PangolinValidationAttribute
+{
+    public NonNullItemsAttribute() : base("must not contain null") { }
+
+    protected override bool Check(object? value) => value is not IEnumerable items || items.Cast<object?>().All(i => i is not null);
+}
+
 /// <summary>An absolute http:// or https:// URL.</summary>
 [AttributeUsage(AttributeTargets.Property | AttributeTargets.Parameter)]
 public sealed class AbsoluteHttpUrlAttribute : PangolinValidationAttribute
@@ -88,7 +97,7 @@ public sealed class CidrAttribute : PangolinValidationAttribute
     public bool IPv4Only { get; set; }
 
     protected override bool Check(object? value) =>
-        value is null || (value is string s && Syntax.TryParseCidr(s, out var net)
+        value is null || (value is string s && Syntax.IsNetwork(s, out var net)
             && (!IPv4Only || net.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork));
 }
 

@@ -61,8 +61,23 @@ internal sealed class OptionalConverterFactory : JsonConverterFactory
         // Called for a present null too, which is what distinguishes null from absent.
         public override bool HandleNull => true;
 
-        public override Optional<T> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-            new(JsonSerializer.Deserialize<T>(ref reader, options)!);
+        public override Optional<T> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+        {
+            if (reader.TokenType == JsonTokenType.Null && default(T) is not null)
+            {
+                throw new JsonException("The JSON value null is not allowed for this field");
+            }
+            try
+            {
+                return new(JsonSerializer.Deserialize<T>(ref reader, options)!);
+            }
+            catch (JsonException e)
+            {
+                // The nested call's path starts again at "$"; without a path of its own, the outer serializer adds the
+                // field's path, and the inner exception keeps the rest (Problems.DescribeJsonError joins them).
+                throw new JsonException(e.Message, e);
+            }
+        }
 
         public override void Write(Utf8JsonWriter writer, Optional<T> value, JsonSerializerOptions options) =>
             JsonSerializer.Serialize(writer, value.IsSet ? value.Value : default, options);

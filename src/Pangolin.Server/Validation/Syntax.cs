@@ -68,10 +68,14 @@ public static partial class Syntax
         {
             return false;
         }
-        // IPNetwork.TryParse rejects addresses with host bits set, which is the strictness we want.
+        // Since .NET 9 IPNetwork.TryParse masks host bits (10.0.0.1/24 reads as 10.0.0.0/24); IsNetwork is the strict form.
         var slash = s.IndexOf('/', StringComparison.Ordinal);
         return TryParseIp(s[..slash], out _) && IPNetwork.TryParse(s, out network);
     }
+
+    /// <summary>A network in CIDR notation whose address has no host bits set: 10.0.0.0/24, not 10.0.0.1/24.</summary>
+    public static bool IsNetwork(string s, out IPNetwork network) =>
+        TryParseCidr(s, out network) && network.BaseAddress.Equals(IPAddress.Parse(s[..s.IndexOf('/', StringComparison.Ordinal)]));
 
     public static bool TryParseIpOrCidr(string s, out IPNetwork network)
     {

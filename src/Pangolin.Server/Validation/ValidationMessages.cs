@@ -1,7 +1,9 @@
+using System.Text.RegularExpressions;
+
 namespace Pangolin.Server;
 
 /// <summary>Turns DataAnnotations' sentences ("The field X must be …") into fragments that follow a key name.</summary>
-public static class ValidationMessages
+public static partial class ValidationMessages
 {
     public static string Normalize(string? message, string member)
     {
@@ -26,6 +28,11 @@ public static class ValidationMessages
         {
             message = message[$"The {member} ".Length..];
         }
+        // MinLength/MaxLength: "must be a string or array type with a minimum length of '1'".
+        message = LengthRegex().Replace(message, m => $"must have {(m.Groups[1].Value == "minimum" ? "at least" : "at most")} {m.Groups[2].Value} {(m.Groups[2].Value == "1" ? "item or character" : "items or characters")}");
         return message.TrimEnd('.');
     }
+
+    [GeneratedRegex("must be a string or array type with a (minimum|maximum) length of '([0-9]+)'")]
+    private static partial Regex LengthRegex();
 }
