@@ -84,8 +84,6 @@ public static class ServerHost
             o.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.Never;
             // Field names are case-sensitive, as upstream's zod objects (and the unknown-field message) have them.
             o.SerializerOptions.PropertyNameCaseInsensitive = false;
-            // The web defaults read "80" as 80; upstream's zod numbers do not, and a wrong type should say so.
-            o.SerializerOptions.NumberHandling = JsonNumberHandling.Strict;
         });
         services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddValidation();

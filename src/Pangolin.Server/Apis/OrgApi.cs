@@ -20,12 +20,18 @@ public static class OrgApi
         [property: Cidr(IPv4Only = true)] string? UtilitySubnet = null);
 
     /// <summary>Absent fields stay as they are; a null is an error (upstream's optional zod fields), not "unchanged".</summary>
-    public sealed record UpdateOrgRequest(
-        [property: NonNull, TextLength(1, 255)] Optional<string> Name = default,
-        Optional<bool> RequireTwoFactor = default,
-        [property: IntRange(1, 24 * 365)] Optional<int> MaxSessionLengthHours = default,
-        [property: IntRange(1, 3650)] Optional<int> PasswordExpiryDays = default) : IValidatableObject
+    public sealed record UpdateOrgRequest : IValidatableObject
     {
+        [NonNull, TextLength(1, 255)]
+        public Optional<string> Name { get; init; }
+
+        public Optional<bool> RequireTwoFactor { get; init; }
+
+        [IntRange(1, 24 * 365)]
+        public Optional<int> MaxSessionLengthHours { get; init; }
+
+        [IntRange(1, 3650)]
+        public Optional<int> PasswordExpiryDays { get; init; }
         public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
         {
             if (!(Name.IsSet || RequireTwoFactor.IsSet || MaxSessionLengthHours.IsSet || PasswordExpiryDays.IsSet))

@@ -46,13 +46,19 @@ public static class SiteApi
     }
 
     /// <summary>Absent fields stay as they are; a null is an error (upstream's optional zod fields), not "unchanged".</summary>
-    public sealed record UpdateSiteRequest(
-        [property: NonNull, TextLength(1, 255)] Optional<string> Name = default,
-        [property: NonNull, NiceId] Optional<string> NiceId = default,
-        Optional<bool> DockerSocketEnabled = default,
-        Optional<bool> AutoUpdateEnabled = default,
-        Optional<bool> AutoUpdateOverrideOrg = default) : IValidatableObject
+    public sealed record UpdateSiteRequest : IValidatableObject
     {
+        [NonNull, TextLength(1, 255)]
+        public Optional<string> Name { get; init; }
+
+        [NonNull, NiceId]
+        public Optional<string> NiceId { get; init; }
+
+        public Optional<bool> DockerSocketEnabled { get; init; }
+
+        public Optional<bool> AutoUpdateEnabled { get; init; }
+
+        public Optional<bool> AutoUpdateOverrideOrg { get; init; }
         public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
         {
             if (!(Name.IsSet || NiceId.IsSet || DockerSocketEnabled.IsSet || AutoUpdateEnabled.IsSet || AutoUpdateOverrideOrg.IsSet))
