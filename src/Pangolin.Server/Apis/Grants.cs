@@ -97,6 +97,26 @@ public static class Grants
     }
 
     /// <summary>
+    /// Assigning roles hands on their actions, so a caller who is not an admin may only assign roles whose actions
+    /// they hold themselves (a member with addUserRole must not be able to promote themselves to a stronger role).
+    /// </summary>
+    public static async Task CheckCanAssignRolesAsync(PangolinDbContext db, Caller caller, IReadOnlyCollection<int> roleIds, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(caller);
+        if (caller.MayManageAdmins)
+        {
+            return;
+        }
+        if (await db.Roles.AnyAsync(r => roleIds.Contains(r.RoleId) && r.IsAdmin, ct))
+        {
+            throw ApiException.Forbidden("Only admins may grant the Admin role");
+        }
+        var actions = await db.RoleActions.Where(a => roleIds.Contains(a.RoleId)).Select(a => a.ActionId).Distinct().ToListAsync(ct);
+        await CheckCanGrantAsync(db, caller, actions, ct);
+    }
+
+    /// <summary>
     /// The actions a caller may hand on (to a role or an API key): admins and root keys any, everyone else only
     /// those they hold, so that nobody can mint rights they lack.
     /// </summary>

@@ -192,10 +192,11 @@ public static class RoleApi
     {
         await Grants.CheckMembersAsync(db, caller.OrgId!, [userId], ct);
         var role = await db.Roles.AsNoTracking().FirstAsync(r => r.RoleId == roleId, ct);
-        if (role.IsAdmin && !caller.IsOrgAdmin)
+        if (role.IsAdmin && !caller.MayManageAdmins)
         {
             throw ApiException.Forbidden("Only admins may make another user an admin");
         }
+        await Grants.CheckCanAssignRolesAsync(db, caller, [roleId], ct);
         if (!await db.UserOrgRoles.AnyAsync(r => r.UserId == userId && r.OrgId == role.OrgId && r.RoleId == roleId, ct))
         {
             db.UserOrgRoles.Add(new UserOrgRole { UserId = userId, OrgId = role.OrgId, RoleId = roleId });
@@ -208,7 +209,7 @@ public static class RoleApi
     {
         await Grants.CheckMembersAsync(db, caller.OrgId!, [userId], ct);
         var role = await db.Roles.AsNoTracking().FirstAsync(r => r.RoleId == roleId, ct);
-        if (role.IsAdmin && !caller.IsOrgAdmin)
+        if (role.IsAdmin && !caller.MayManageAdmins)
         {
             throw ApiException.Forbidden("Only admins may take away the Admin role");
         }

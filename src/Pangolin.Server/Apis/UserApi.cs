@@ -151,8 +151,9 @@ public static class UserApi
         var roleIds = await Grants.CheckRolesAsync(db, orgId, request.RoleIds!, ct);
         var adminRoles = await db.Roles.Where(r => r.OrgId == orgId && r.IsAdmin).Select(r => r.RoleId).ToListAsync(ct);
         var current = await db.UserOrgRoles.Where(r => r.OrgId == orgId && r.UserId == userId).Select(r => r.RoleId).ToListAsync(ct);
+        await Grants.CheckCanAssignRolesAsync(db, caller, roleIds.Except(current).ToList(), ct);
         var adminChange = roleIds.Intersect(adminRoles).Any() != current.Intersect(adminRoles).Any();
-        if (adminChange && !caller.IsOrgAdmin)
+        if (adminChange && !caller.MayManageAdmins)
         {
             throw ApiException.Forbidden("Only admins may grant or take away the Admin role");
         }
@@ -180,7 +181,7 @@ public static class UserApi
             throw ApiException.BadRequest("The organization's owner cannot be removed");
         }
         var adminRoles = await db.Roles.Where(r => r.OrgId == orgId && r.IsAdmin).Select(r => r.RoleId).ToListAsync(ct);
-        if (!caller.IsOrgAdmin && await db.UserOrgRoles.AnyAsync(r => r.OrgId == orgId && r.UserId == userId && adminRoles.Contains(r.RoleId), ct))
+        if (!caller.MayManageAdmins && await db.UserOrgRoles.AnyAsync(r => r.OrgId == orgId && r.UserId == userId && adminRoles.Contains(r.RoleId), ct))
         {
             throw ApiException.Forbidden("Only admins may remove an admin");
         }
@@ -199,7 +200,8 @@ public static class UserApi
         AccountService accounts, TimeProvider time, CancellationToken ct)
     {
         var roleIds = await Grants.CheckRolesAsync(db, orgId, request.RoleIds ?? [request.RoleId!.Value], ct);
-        if (!caller.IsOrgAdmin && await db.Roles.AnyAsync(r => roleIds.Contains(r.RoleId) && r.IsAdmin, ct))
+        await Grants.CheckCanAssignRolesAsync(db, caller, roleIds, ct);
+        if (!caller.MayManageAdmins && await db.Roles.AnyAsync(r => roleIds.Contains(r.RoleId) && r.IsAdmin, ct))
         {
             throw ApiException.Forbidden("Only admins may make another user an admin");
         }
@@ -245,7 +247,8 @@ public static class UserApi
     {
         var address = AccountService.NormalizeEmail(request.Email!);
         var roleIds = await Grants.CheckRolesAsync(db, orgId, request.RoleIds ?? [request.RoleId!.Value], ct);
-        if (!caller.IsOrgAdmin && await db.Roles.AnyAsync(r => roleIds.Contains(r.RoleId) && r.IsAdmin, ct))
+        await Grants.CheckCanAssignRolesAsync(db, caller, roleIds, ct);
+        if (!caller.MayManageAdmins && await db.Roles.AnyAsync(r => roleIds.Contains(r.RoleId) && r.IsAdmin, ct))
         {
             throw ApiException.Forbidden("Only admins may invite another admin");
         }

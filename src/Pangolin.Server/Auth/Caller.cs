@@ -31,6 +31,9 @@ public sealed class Caller
     /// <summary>The caller's roles in <see cref="OrgId"/> (users only).</summary>
     public IReadOnlyList<int> RoleIds { get; set; } = [];
 
+    /// <summary>Whether the caller may grant or take the Admin role: admins of the org, server admins and root keys.</summary>
+    public bool MayManageAdmins => IsServerAdmin || IsOrgAdmin || IsRootKey;
+
     public string ActorId => (Kind == CallerKind.User ? UserId : ApiKeyId) ?? "";
 
     /// <summary>Whether grants on single sites and resources are bypassed (admins and API keys see the whole org).</summary>

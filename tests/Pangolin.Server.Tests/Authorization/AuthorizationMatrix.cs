@@ -148,14 +148,15 @@ public static class AuthorizationMatrix
         // ---- Org members and invitations ----
         OrgAction(Get, "/org/{orgId}/users", ActionIds.ListUsers, 200),
         OrgAction(Put, "/org/{orgId}/user", ActionIds.CreateOrgUser, 201).Before(c => c.World.JoinerInAcmeAsync(false))
-            .Send(c => new { email = MatrixWorld.JoinerEmail, roleIds = new[] { c.World.MemberRoleId } }),
+            // A role without actions: assigning a role hands on its actions (RoleEscalationTests checks that rule).
+            .Send(c => new { email = MatrixWorld.JoinerEmail, roleIds = new[] { c.World.CustomRoleId } }),
         OrgAction(Get, "/org/{orgId}/user/{userId}", ActionIds.GetOrgUser, 200),
         OrgAction(Post, "/org/{orgId}/user/{userId}", ActionIds.SetUserOrgRoles, 200).With("userId", w => w.BystanderId)
             .Send(c => new { roleIds = new[] { c.World.MemberRoleId } }),
         OrgAction(Delete, "/org/{orgId}/user/{userId}", ActionIds.RemoveUser, 200).With("userId", w => w.JoinerId)
             .Before(c => c.World.JoinerInAcmeAsync(true)),
         OrgAction(Post, "/org/{orgId}/create-invite", ActionIds.InviteUser, 200)
-            .Send(c => new { email = $"invitee-{c.N}@example.com", validHours = 24, roleIds = new[] { c.World.MemberRoleId } }),
+            .Send(c => new { email = $"invitee-{c.N}@example.com", validHours = 24, roleIds = new[] { c.World.CustomRoleId } }),
         OrgAction(Get, "/org/{orgId}/invitations", ActionIds.ListInvitations, 200),
         OrgAction(Delete, "/org/{orgId}/invitations/{inviteId}", ActionIds.RemoveInvitation, 200)
             .Before(async c => c.Set("inviteId", (await c.World.NewInviteAsync(MatrixWorld.Acme, $"gone-{c.N}@example.com", c.World.MemberRoleId)).InviteId)),
