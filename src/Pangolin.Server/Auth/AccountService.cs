@@ -14,7 +14,7 @@ public sealed class AccountService(
     PasswordHasher hasher,
     TwoFactor totp,
     SecretProtector protector,
-    IEmailSender email,
+    EmailOutbox email,
     TimeProvider time,
     IOptions<AppOptions> app)
 {
@@ -146,7 +146,7 @@ public sealed class AccountService(
         await db.TwoFactorBackupCodes.Where(c => c.UserId == user.UserId).ExecuteDeleteAsync(ct);
     }
 
-    /// <summary>Sends a fresh e-mail verification code (replacing older ones).</summary>
+    /// <summary>Queues an e-mail with a fresh verification code (replacing older ones).</summary>
     public async Task SendVerificationCodeAsync(User user, CancellationToken ct)
     {
         RequireEmail();
@@ -160,8 +160,8 @@ public sealed class AccountService(
             ExpiresAt = time.GetUtcNow().UtcDateTime + EmailCodeLifetime,
         });
         await db.SaveChangesAsync(ct);
-        await email.SendAsync(new EmailMessage(user.Email, "Your Pangolin verification code",
-            $"Your verification code is {code}\n\nIt expires in {EmailCodeLifetime.TotalMinutes:0} minutes. If you did not sign up, ignore this e-mail."), ct);
+        email.Enqueue(new EmailMessage(user.Email, "Your Pangolin verification code",
+            $"Your verification code is {code}\n\nIt expires in {EmailCodeLifetime.TotalMinutes:0} minutes. If you did not sign up, ignore this e-mail."));
     }
 
     public async Task<bool> VerifyEmailCodeAsync(User user, string code, CancellationToken ct)
@@ -182,7 +182,7 @@ public sealed class AccountService(
         return false;
     }
 
-    /// <summary>Creates a reset token and e-mails a link with it; the token is stored as SHA-256.</summary>
+    /// <summary>Creates a reset token and queues an e-mail with a link to it; the token is stored as SHA-256.</summary>
     public async Task SendPasswordResetAsync(User user, CancellationToken ct)
     {
         RequireEmail();
@@ -197,8 +197,8 @@ public sealed class AccountService(
         });
         await db.SaveChangesAsync(ct);
         var link = $"{app.Value.DashboardUrl.TrimEnd('/')}/auth/reset-password?email={Uri.EscapeDataString(user.Email)}&token={token}";
-        await email.SendAsync(new EmailMessage(user.Email, "Reset your Pangolin password",
-            $"Someone asked to reset the password of {user.Email}.\n\nOpen this link within an hour to choose a new one:\n{link}\n\nOr enter this token: {token}\n\nIf it was not you, ignore this e-mail; your password stays as it is."), ct);
+        email.Enqueue(new EmailMessage(user.Email, "Reset your Pangolin password",
+            $"Someone asked to reset the password of {user.Email}.\n\nOpen this link within an hour to choose a new one:\n{link}\n\nOr enter this token: {token}\n\nIf it was not you, ignore this e-mail; your password stays as it is."));
     }
 
     public async Task<bool> ConsumeResetTokenAsync(User user, string token, CancellationToken ct)
@@ -223,6 +223,12 @@ public sealed class AccountService(
         }
     }
 
-    public Task NotifyAsync(User user, string subject, string text, CancellationToken ct) =>
-        email.IsConfigured ? email.SendAsync(new EmailMessage(user.Email, subject, text), ct) : Task.CompletedTask;
+    /// <summary>Tells the owner about a change already made; sent after the response, when e-mail is configured.</summary>
+    public void Notify(User user, string subject, string text)
+    {
+        if (email.IsConfigured)
+        {
+            email.Enqueue(new EmailMessage(user.Email, subject, text));
+        }
+    }
 }
