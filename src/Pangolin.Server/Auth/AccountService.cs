@@ -70,7 +70,7 @@ public sealed class AccountService(
 
     /// <summary>
     /// Checks a TOTP code or, failing that, a backup code (consumed on use). The accepted TOTP step is
-    /// remembered so the same code cannot be used again. Changes are saved by the caller.
+    /// claimed at once so the same code cannot be used again; other changes are saved by the caller.
     /// </summary>
     public async Task<bool> VerifySecondFactorAsync(User user, string code, CancellationToken ct)
     {
@@ -81,7 +81,21 @@ public sealed class AccountService(
         var secret = protector.Unprotect(user.TwoFactorSecret);
         if (totp.Verify(secret, code, user.TwoFactorLastStep) is { } step)
         {
+            // Claim the step in one statement, so that requests racing with the same code cannot all pass.
+            var claimed = await db.Users
+                .Where(u => u.UserId == user.UserId && (u.TwoFactorLastStep == null || u.TwoFactorLastStep < step))
+                .ExecuteUpdateAsync(u => u.SetProperty(x => x.TwoFactorLastStep, step), ct);
+            if (claimed == 0)
+            {
+                return false;
+            }
+            // Keep the copy in step without the caller's save writing it again over a newer claim.
             user.TwoFactorLastStep = step;
+            var entry = db.Entry(user);
+            if (entry.State != EntityState.Detached)
+            {
+                entry.Property(u => u.TwoFactorLastStep).IsModified = false;
+            }
             return true;
         }
         var candidate = code.Trim().ToLowerInvariant();
