@@ -57,6 +57,8 @@ public static class ServerHost
             return new SecretProtector(ServerSecret.Resolve(server, app));
         });
         services.AddSingleton<IEmailSender, SmtpEmailSender>();
+        services.AddSingleton<EmailOutbox>();
+        services.AddHostedService(sp => sp.GetRequiredService<EmailOutbox>());
         services.AddScoped<SessionService>();
         services.AddScoped<AccountService>();
         services.AddScoped<InviteService>();

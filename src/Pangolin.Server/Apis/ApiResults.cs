@@ -56,6 +56,9 @@ public sealed class ApiException(int status, string message) : Exception(message
 {
     public int Status { get; } = status;
 
+    /// <summary>For a 429: the seconds to send as Retry-After (the exception handler resets headers set before it).</summary>
+    public int? RetryAfterSeconds { get; init; }
+
     public static ApiException BadRequest(string message) => new(StatusCodes.Status400BadRequest, message);
 
     public static ApiException Unauthorized(string message) => new(StatusCodes.Status401Unauthorized, message);

@@ -252,6 +252,10 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
         {
             return true;
         }
+        if (exception is ApiException { RetryAfterSeconds: { } retryAfter })
+        {
+            httpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
         await Problems.WriteAsync(httpContext, status, message);
         return true;
     }

@@ -14,7 +14,7 @@ public sealed class AccountService(
     PasswordHasher hasher,
     TwoFactor totp,
     SecretProtector protector,
-    IEmailSender email,
+    EmailOutbox email,
     TimeProvider time,
     IOptions<AppOptions> app)
 {
@@ -70,7 +70,7 @@ public sealed class AccountService(
 
     /// <summary>
     /// Checks a TOTP code or, failing that, a backup code (consumed on use). The accepted TOTP step is
-    /// remembered so the same code cannot be used again. Changes are saved by the caller.
+    /// claimed at once so the same code cannot be used again; other changes are saved by the caller.
     /// </summary>
     public async Task<bool> VerifySecondFactorAsync(User user, string code, CancellationToken ct)
     {
@@ -81,7 +81,21 @@ public sealed class AccountService(
         var secret = protector.Unprotect(user.TwoFactorSecret);
         if (totp.Verify(secret, code, user.TwoFactorLastStep) is { } step)
         {
+            // Claim the step in one statement, so that requests racing with the same code cannot all pass.
+            var claimed = await db.Users
+                .Where(u => u.UserId == user.UserId && (u.TwoFactorLastStep == null || u.TwoFactorLastStep < step))
+                .ExecuteUpdateAsync(u => u.SetProperty(x => x.TwoFactorLastStep, step), ct);
+            if (claimed == 0)
+            {
+                return false;
+            }
+            // Keep the copy in step without the caller's save writing it again over a newer claim.
             user.TwoFactorLastStep = step;
+            var entry = db.Entry(user);
+            if (entry.State != EntityState.Detached)
+            {
+                entry.Property(u => u.TwoFactorLastStep).IsModified = false;
+            }
             return true;
         }
         var candidate = code.Trim().ToLowerInvariant();
@@ -146,7 +160,7 @@ public sealed class AccountService(
         await db.TwoFactorBackupCodes.Where(c => c.UserId == user.UserId).ExecuteDeleteAsync(ct);
     }
 
-    /// <summary>Sends a fresh e-mail verification code (replacing older ones).</summary>
+    /// <summary>Queues an e-mail with a fresh verification code (replacing older ones).</summary>
     public async Task SendVerificationCodeAsync(User user, CancellationToken ct)
     {
         RequireEmail();
@@ -160,8 +174,8 @@ public sealed class AccountService(
             ExpiresAt = time.GetUtcNow().UtcDateTime + EmailCodeLifetime,
         });
         await db.SaveChangesAsync(ct);
-        await email.SendAsync(new EmailMessage(user.Email, "Your Pangolin verification code",
-            $"Your verification code is {code}\n\nIt expires in {EmailCodeLifetime.TotalMinutes:0} minutes. If you did not sign up, ignore this e-mail."), ct);
+        email.Enqueue(new EmailMessage(user.Email, "Your Pangolin verification code",
+            $"Your verification code is {code}\n\nIt expires in {EmailCodeLifetime.TotalMinutes:0} minutes. If you did not sign up, ignore this e-mail."));
     }
 
     public async Task<bool> VerifyEmailCodeAsync(User user, string code, CancellationToken ct)
@@ -182,7 +196,7 @@ public sealed class AccountService(
         return false;
     }
 
-    /// <summary>Creates a reset token and e-mails a link with it; the token is stored as SHA-256.</summary>
+    /// <summary>Creates a reset token and queues an e-mail with a link to it; the token is stored as SHA-256.</summary>
     public async Task SendPasswordResetAsync(User user, CancellationToken ct)
     {
         RequireEmail();
@@ -197,8 +211,8 @@ public sealed class AccountService(
         });
         await db.SaveChangesAsync(ct);
         var link = $"{app.Value.DashboardUrl.TrimEnd('/')}/auth/reset-password?email={Uri.EscapeDataString(user.Email)}&token={token}";
-        await email.SendAsync(new EmailMessage(user.Email, "Reset your Pangolin password",
-            $"Someone asked to reset the password of {user.Email}.\n\nOpen this link within an hour to choose a new one:\n{link}\n\nOr enter this token: {token}\n\nIf it was not you, ignore this e-mail; your password stays as it is."), ct);
+        email.Enqueue(new EmailMessage(user.Email, "Reset your Pangolin password",
+            $"Someone asked to reset the password of {user.Email}.\n\nOpen this link within an hour to choose a new one:\n{link}\n\nOr enter this token: {token}\n\nIf it was not you, ignore this e-mail; your password stays as it is."));
     }
 
     public async Task<bool> ConsumeResetTokenAsync(User user, string token, CancellationToken ct)
@@ -223,6 +237,12 @@ public sealed class AccountService(
         }
     }
 
-    public Task NotifyAsync(User user, string subject, string text, CancellationToken ct) =>
-        email.IsConfigured ? email.SendAsync(new EmailMessage(user.Email, subject, text), ct) : Task.CompletedTask;
+    /// <summary>Tells the owner about a change already made; sent after the response, when e-mail is configured.</summary>
+    public void Notify(User user, string subject, string text)
+    {
+        if (email.IsConfigured)
+        {
+            email.Enqueue(new EmailMessage(user.Email, subject, text));
+        }
+    }
 }

@@ -310,8 +310,8 @@ public static class AuthApi
             throw ApiException.BadRequest("The code is incorrect; enter the current code from your authenticator app");
         }
         await db.SaveChangesAsync(ct);
-        await accounts.NotifyAsync(user, "Two-factor authentication enabled",
-            "Two-factor authentication was enabled on your Pangolin account. If it was not you, contact your administrator.", ct);
+        accounts.Notify(user, "Two-factor authentication enabled",
+            "Two-factor authentication was enabled on your Pangolin account. If it was not you, contact your administrator.");
         return Api.Ok(new TwoFactorEnableResponse(true, codes), "Two-factor authentication enabled");
     }
 
@@ -341,8 +341,8 @@ public static class AuthApi
         }
         await accounts.DisableTwoFactorAsync(user, ct);
         await db.SaveChangesAsync(ct);
-        await accounts.NotifyAsync(user, "Two-factor authentication disabled",
-            "Two-factor authentication was disabled on your Pangolin account. If it was not you, contact your administrator.", ct);
+        accounts.Notify(user, "Two-factor authentication disabled",
+            "Two-factor authentication was disabled on your Pangolin account. If it was not you, contact your administrator.");
         return Api.Done("Two-factor authentication disabled");
     }
 
@@ -393,8 +393,8 @@ public static class AuthApi
         await accounts.SetPasswordAsync(user, request.NewPassword!, ct);
         await db.SaveChangesAsync(ct);
         await sessions.InvalidateAllAsync(user.UserId, null, ct);
-        await accounts.NotifyAsync(user, "Your Pangolin password was changed",
-            "The password of your Pangolin account was reset. If it was not you, contact your administrator.", ct);
+        accounts.Notify(user, "Your Pangolin password was changed",
+            "The password of your Pangolin account was reset. If it was not you, contact your administrator.");
         return Api.Done("Password reset successfully");
     }
 

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using Microsoft.Extensions.Options;
@@ -59,4 +60,48 @@ internal sealed partial class SmtpEmailSender(IOptions<EmailOptions> options, IL
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sent e-mail '{Subject}'")]
     private static partial void LogSent(ILogger logger, string subject);
+}
+
+/// <summary>
+/// Sends account e-mails after the request is answered, so that the answer does not depend on the mail server: a
+/// reset request looks the same (status and time) whether or not the account exists, and a change already saved is
+/// not reported as failed because its notice could not be sent. Failures are logged; mail still queued at shutdown
+/// is dropped.
+/// </summary>
+public sealed partial class EmailOutbox(IEmailSender sender, ILogger<EmailOutbox> logger) : BackgroundService
+{
+    private readonly Channel<EmailMessage> _queue = Channel.CreateBounded<EmailMessage>(
+        new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+
+    public bool IsConfigured => sender.IsConfigured;
+
+    public void Enqueue(EmailMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!_queue.Writer.TryWrite(message))
+        {
+            LogDropped(logger, message.Subject);
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await foreach (var message in _queue.Reader.ReadAllAsync(stoppingToken))
+        {
+            try
+            {
+                await sender.SendAsync(message, stoppingToken);
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                LogFailed(logger, message.Subject, e);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not send e-mail '{Subject}'")]
+    private static partial void LogFailed(ILogger logger, string subject, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped e-mail '{Subject}': too many e-mails are waiting to be sent")]
+    private static partial void LogDropped(ILogger logger, string subject);
 }

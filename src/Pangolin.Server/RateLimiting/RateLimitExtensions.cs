@@ -28,7 +28,7 @@ public static class RateLimitExtensions
         var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
         context.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         var wait = seconds >= 90 ? $"{Math.Ceiling(seconds / 60.0)} minutes" : $"{seconds} seconds";
-        return ApiException.TooManyRequests($"Too many attempts; try again in {wait}");
+        return new ApiException(StatusCodes.Status429TooManyRequests, $"Too many attempts; try again in {wait}") { RetryAfterSeconds = seconds };
     }
 
     public static string ClientIp(this HttpContext context)

@@ -16,7 +16,8 @@ internal sealed class RequestRateLimitMiddleware(RequestDelegate next, IRateLimi
             return next(context);
         }
         var auth = path.StartsWithSegments("/api/v1/auth", StringComparison.OrdinalIgnoreCase);
-        var key = context.ClientIp() + " " + path.Value;
+        // Routing ignores case and a trailing slash; so must the key, or respelling the path would reset the budget.
+        var key = context.ClientIp() + " " + path.Value!.TrimEnd('/').ToLowerInvariant();
         if (!limiter.TryAcquire(auth ? "auth" : "global", key, auth ? o.Auth : o.Global, out var retryAfter))
         {
             var problem = RateLimitExtensions.TooMany(context, retryAfter);
