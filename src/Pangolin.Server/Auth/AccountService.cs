@@ -65,6 +65,8 @@ public sealed class AccountService(
             throw ApiException.BadRequest(weak);
         }
         user.PasswordHash = await hasher.HashAsync(password, ct);
+        // A new password spends every outstanding reset link.
+        await db.PasswordResetTokens.Where(t => t.UserId == user.UserId).ExecuteDeleteAsync(ct);
         user.LastPasswordChange = time.GetUtcNow().UtcDateTime;
     }
 
@@ -215,18 +217,14 @@ public sealed class AccountService(
             $"Someone asked to reset the password of {user.Email}.\n\nOpen this link within an hour to choose a new one:\n{link}\n\nOr enter this token: {token}\n\nIf it was not you, ignore this e-mail; your password stays as it is."));
     }
 
-    public async Task<bool> ConsumeResetTokenAsync(User user, string token, CancellationToken ct)
+    /// <summary>Whether a reset token is valid for the user; it is spent by <see cref="SetPasswordAsync"/>, not here, so a wrong second factor does not cost the user their e-mail.</summary>
+    public async Task<bool> MatchesResetTokenAsync(User user, string token, CancellationToken ct)
     {
         var now = time.GetUtcNow().UtcDateTime;
         var rows = await db.PasswordResetTokens.Where(t => t.UserId == user.UserId && t.ExpiresAt > now).ToListAsync(ct);
         var hash = Secrets.Sha256Hex(token.Trim());
         var match = rows.FirstOrDefault(r => Secrets.FixedTimeEquals(r.TokenHash, hash));
-        if (match is null)
-        {
-            return false;
-        }
-        db.PasswordResetTokens.RemoveRange(rows);
-        return true;
+        return match is not null;
     }
 
     public void RequireEmail()

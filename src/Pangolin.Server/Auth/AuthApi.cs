@@ -112,6 +112,11 @@ public static class AuthApi
         }
         var email = AccountService.NormalizeEmail(request.Email!);
         limiter.Enforce(http, limits.Value, "login", email);
+        var ip = http.ClientIp();
+        if (limits.Value.Enabled && !limiter.TryPeek("login-failures-ip", ip, limits.Value.LoginFailuresPerIp, out var wait))
+        {
+            throw RateLimitExtensions.TooMany(http, wait);
+        }
         if (request.ResourceGuid is not null && !await db.Resources.AnyAsync(r => r.ResourceGuid == request.ResourceGuid, ct))
         {
             throw ApiException.NotFound("Resource not found");
@@ -120,11 +125,11 @@ public static class AuthApi
         if (user?.PasswordHash is null)
         {
             await hasher.DummyVerifyAsync(request.Password!, ct);
-            throw ApiException.Unauthorized(BadCredentials);
+            throw FailedLogin(limiter, limits.Value, ip);
         }
         if (!await hasher.VerifyAsync(request.Password!, user.PasswordHash, ct))
         {
-            throw ApiException.Unauthorized(BadCredentials);
+            throw FailedLogin(limiter, limits.Value, ip);
         }
         if (PasswordHasher.NeedsRehash(user.PasswordHash, hasher.Cost))
         {
@@ -162,6 +167,15 @@ public static class AuthApi
             return Api.Ok(new LoginResponse(EmailVerificationRequired: true), "Logged in successfully; verify your email address");
         }
         return Api.Done("Logged in successfully");
+    }
+
+    private static ApiException FailedLogin(IRateLimiter limiter, RateLimitOptions limits, string ip)
+    {
+        if (limits.Enabled)
+        {
+            limiter.TryAcquire("login-failures-ip", ip, limits.LoginFailuresPerIp, out _);
+        }
+        return ApiException.Unauthorized(BadCredentials);
     }
 
     private static async Task<IResult> LogoutAsync(HttpContext http, SessionService sessions, CancellationToken ct)
@@ -369,7 +383,7 @@ public static class AuthApi
         var email = AccountService.NormalizeEmail(request.Email!);
         limiter.Enforce(http, limits.Value, "reset", email);
         var user = await accounts.FindInternalUserAsync(email, ct);
-        if (user is null || !await accounts.ConsumeResetTokenAsync(user, request.Token!, ct))
+        if (user is null || !await accounts.MatchesResetTokenAsync(user, request.Token!, ct))
         {
             throw ApiException.BadRequest("Invalid or expired password reset token; request a new one");
         }

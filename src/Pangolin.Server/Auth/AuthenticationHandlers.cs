@@ -123,7 +123,7 @@ internal sealed class ApiKeyAuthenticationHandler(
     {
         // Peek: a zero-cost probe of the failure window without counting this request.
         var window = limits.Value.Secrets;
-        return !limiter.TryPeek("apikey-failures", ip, window);
+        return !limiter.TryPeek("apikey-failures", ip, window, out _);
     }
 
     private AuthenticateResult Failed(string ip)

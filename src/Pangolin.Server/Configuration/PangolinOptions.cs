@@ -146,6 +146,9 @@ public sealed class RateLimitOptions
 
     /// <summary>Guesses at one secret (password, TOTP code, e-mail code, reset token, setup token), per account or IP.</summary>
     public RateLimitWindow Secrets { get; set; } = new() { WindowMinutes = 15, MaxRequests = 15 };
+
+    /// <summary>Failed sign-ins from one IP across all accounts (password spraying); successes do not count.</summary>
+    public RateLimitWindow LoginFailuresPerIp { get; set; } = new() { WindowMinutes = 15, MaxRequests = 100 };
 }
 
 /// <summary>One entry of section "Domains": a base domain the server offers to every org.</summary>

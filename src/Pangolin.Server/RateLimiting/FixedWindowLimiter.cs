@@ -13,7 +13,7 @@ public interface IRateLimiter
     bool TryAcquire(string scope, string key, RateLimitWindow window, out TimeSpan retryAfter);
 
     /// <summary>Whether an attempt would be allowed now, without counting one.</summary>
-    bool TryPeek(string scope, string key, RateLimitWindow window);
+    bool TryPeek(string scope, string key, RateLimitWindow window, out TimeSpan retryAfter);
 
     /// <summary>Forgets a key's attempts (after a success that should not count against the owner).</summary>
     void Reset(string scope, string key);
@@ -50,15 +50,23 @@ internal sealed class FixedWindowLimiter(TimeProvider time) : IRateLimiter
         return true;
     }
 
-    public bool TryPeek(string scope, string key, RateLimitWindow window)
+    public bool TryPeek(string scope, string key, RateLimitWindow window, out TimeSpan retryAfter)
     {
+        retryAfter = TimeSpan.Zero;
         if (!_windows.TryGetValue((scope, key), out var entry))
         {
             return true;
         }
         lock (entry)
         {
-            return time.GetUtcNow() - entry.Start >= TimeSpan.FromMinutes(window.WindowMinutes) || entry.Count < window.MaxRequests;
+            var now = time.GetUtcNow();
+            var length = TimeSpan.FromMinutes(window.WindowMinutes);
+            if (now - entry.Start >= length || entry.Count < window.MaxRequests)
+            {
+                return true;
+            }
+            retryAfter = entry.Start + length - now;
+            return false;
         }
     }
 

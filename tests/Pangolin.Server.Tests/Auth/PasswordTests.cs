@@ -94,8 +94,13 @@ public abstract class PasswordTests(DatabaseKind kind, PostgresServer postgres) 
         // Refused changes leave everything as it was.
         (await CookieClient(other).GetJsonAsync("user")).Expect(200);
 
+        (await CookieClient(null).PostJsonAsync("auth/reset-password/request", new { email = Address })).Expect(200);
+        var staleToken = LinkQuery((await MailAsync(Address, "reset")).TextBody)["token"];
+
         (await client.PostJsonAsync("auth/change-password", new { oldPassword = Password, newPassword = NewPassword })).Expect(200);
         (await client.GetJsonAsync("user")).Expect(200);
+        // A reset link sent before the change is spent by it.
+        (await CookieClient(null).PostJsonAsync("auth/reset-password", new { email = Address, token = staleToken, newPassword = "Yet-Another-Pass-9" })).Expect(400);
         (await CookieClient(other).GetJsonAsync("user")).Expect(401);
         (await CookieClient(null).PostJsonAsync("auth/login", new { email = Address, password = Password })).Expect(401);
         await LoginAsync(Address, NewPassword);

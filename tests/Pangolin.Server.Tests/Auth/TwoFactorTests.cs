@@ -176,7 +176,10 @@ public abstract class TwoFactorTests(DatabaseKind kind, PostgresServer postgres)
 
         var asked = (await CookieClient(null).PostJsonAsync("auth/reset-password", new { email = Address, token, newPassword = next })).Expect(202);
         Assert.True(asked.Data.GetProperty("codeRequested").GetBoolean());
+        // A mistyped code costs an attempt, not the reset link.
+        (await CookieClient(null).PostJsonAsync("auth/reset-password", new { email = Address, token, newPassword = next, code = "000000" == TotpCode(secret) ? "111111" : "000000" })).Expect(401);
         (await CookieClient(null).PostJsonAsync("auth/reset-password", new { email = Address, token, newPassword = next, code = TotpCode(secret) })).Expect(200);
+        (await CookieClient(null).PostJsonAsync("auth/reset-password", new { email = Address, token, newPassword = "Yet-Another-Pass-9" })).Expect(400);
         (await client.GetJsonAsync("user")).Expect(401);
         NextTotpStep();
         await LoginAsync(Address, next, TotpCode(secret));
