@@ -73,13 +73,20 @@ public sealed partial class EmailOutbox(IEmailSender sender, ILogger<EmailOutbox
     private readonly Channel<EmailMessage> _queue = Channel.CreateBounded<EmailMessage>(
         new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
 
+    private int _pending;
+
     public bool IsConfigured => sender.IsConfigured;
+
+    /// <summary>E-mails queued and not yet handed to the SMTP server (or given up on).</summary>
+    public int Pending => Volatile.Read(ref _pending);
 
     public void Enqueue(EmailMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
+        Interlocked.Increment(ref _pending);
         if (!_queue.Writer.TryWrite(message))
         {
+            Interlocked.Decrement(ref _pending);
             LogDropped(logger, message.Subject);
         }
     }
@@ -95,6 +102,10 @@ public sealed partial class EmailOutbox(IEmailSender sender, ILogger<EmailOutbox
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 LogFailed(logger, message.Subject, e);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _pending);
             }
         }
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Tests.Infrastructure;
 
@@ -403,6 +404,13 @@ public sealed partial class MatrixWorld : IDisposable
     public async Task<string> MailAsync(string to, string subject, Func<Task> trigger)
     {
         ArgumentNullException.ThrowIfNull(trigger);
+        // E-mails leave after the response: let earlier ones arrive first, so they are not taken for this one.
+        var outbox = Factory.Services.GetRequiredService<Pangolin.Server.Email.EmailOutbox>();
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (outbox.Pending > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
         var before = Mail.Messages.ToHashSet();
         await trigger();
         var message = await Mail.WaitForMessageAsync(to, m => !before.Contains(m) && m.Subject?.Contains(subject, StringComparison.Ordinal) == true);
