@@ -108,7 +108,7 @@ public static class AdminCli
 
         var newSecret = new Option<string?>("--new") { Description = "The new secret (at least 32 characters); generated when omitted" };
         var oldSecret = new Option<string?>("--old") { Description = "The secret the data is encrypted with now; the configured one when omitted" };
-        var rotate = new Command("rotate-server-secret", "Re-encrypt stored secrets under a new server secret");
+        var rotate = new Command("rotate-server-secret", "Re-encrypt stored secrets under a new server secret (stop the server first, start it after)");
         rotate.Options.Add(newSecret);
         rotate.Options.Add(oldSecret);
         rotate.SetAction((p, ct) => Run(p, ct, async (s, ct) =>
@@ -125,7 +125,7 @@ public static class AdminCli
             if (string.IsNullOrEmpty(server.Secret) && p.GetValue(oldSecret) is null)
             {
                 ServerSecret.Write(ServerSecret.FilePath(app), next);
-                output.WriteLine($"Server secret rotated; the new one is stored in {ServerSecret.FilePath(app)}");
+                output.WriteLine($"Server secret rotated; the new one is stored in {ServerSecret.FilePath(app)}. Restart the server so that it uses it.");
             }
             else
             {

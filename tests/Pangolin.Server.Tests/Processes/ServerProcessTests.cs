@@ -113,4 +113,35 @@ public sealed class ServerProcessTests(RunningServer running) : IClassFixture<Ru
         var dashboard = JsonDocument.Parse(await http.GetStringAsync($"http://127.0.0.1:{_external}/api/v1/openapi/dashboard.json")).RootElement;
         Assert.True(dashboard.GetProperty("paths").TryGetProperty("/api/v1/auth/login", out _));
     }
+
+    [Fact]
+    public async Task The_admin_cli_works_on_the_database_of_the_running_server()
+    {
+        using var http = new HttpClient();
+        using var signup = new HttpRequestMessage(HttpMethod.Put, $"http://127.0.0.1:{_external}/api/v1/auth/signup")
+        {
+            Content = JsonContent.Create(new { email = "ops@example.com", password = "Signed-Up-Pass-1" }),
+        };
+        signup.Headers.Add("X-CSRF-Token", "x-csrf-protection");
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(signup)).StatusCode);
+
+        // While the server runs (SQLite in WAL mode), the CLI changes the user's password.
+        var (exit, stdout, stderr) = await ServerProcess.RunAsync(_dir, "Cli-While-Running-1", "admin", "reset-password", "--email", "ops@example.com", "--password", "-");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("ops@example.com", stdout, StringComparison.Ordinal);
+        (exit, stdout, stderr) = await ServerProcess.RunAsync(_dir, null, "admin", "list-users");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("ops@example.com", stdout, StringComparison.Ordinal);
+
+        using var login = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{_external}/api/v1/auth/login")
+        {
+            Content = JsonContent.Create(new { email = "ops@example.com", password = "Cli-While-Running-1" }),
+        };
+        login.Headers.Add("X-CSRF-Token", "x-csrf-protection");
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(login)).StatusCode);
+
+        (exit, _, stderr) = await ServerProcess.RunAsync(_dir, null, "admin", "disable-2fa", "--email", "ghost@example.com");
+        Assert.Equal(1, exit);
+        Assert.Equal("pangolin admin: no user with the e-mail ghost@example.com", stderr.Trim());
+    }
 }
