@@ -226,6 +226,8 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
             e.Property(x => x.Name).HasMaxLength(255);
             e.Property(x => x.NiceId).HasMaxLength(255);
             e.HasIndex(x => new { x.OrgId, x.NiceId }).IsUnique();
+            // Lists are ordered by name: the index lets a page be read in order instead of sorting the whole org.
+            e.HasIndex(x => new { x.OrgId, x.Name, x.SiteId });
             CascadeFrom<Site, Org>(e, x => x.OrgId);
             e.HasOne<ExitNode>().WithMany().HasForeignKey(x => x.ExitNodeId).OnDelete(DeleteBehavior.SetNull);
         });
@@ -264,6 +266,7 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
             e.Property(x => x.FullDomain).HasMaxLength(253);
             e.HasIndex(x => x.ResourceGuid).IsUnique();
             e.HasIndex(x => new { x.OrgId, x.NiceId }).IsUnique();
+            e.HasIndex(x => new { x.OrgId, x.Name, x.ResourceId });
             e.HasIndex(x => x.FullDomain).IsUnique();
             e.HasIndex(x => new { x.ProxyPort, x.Protocol }).IsUnique();
             CascadeFrom<Resource, Org>(e, x => x.OrgId);

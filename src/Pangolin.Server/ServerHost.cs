@@ -50,6 +50,7 @@ public static class ServerHost
         services.AddSingleton<PasswordHasher>();
         services.AddSingleton<TwoFactor>();
         services.AddSingleton<IRateLimiter, FixedWindowLimiter>();
+        services.AddSingleton<ApiKeyCache>();
         services.AddSingleton(sp =>
         {
             var server = sp.GetRequiredService<IOptions<ServerOptions>>().Value;

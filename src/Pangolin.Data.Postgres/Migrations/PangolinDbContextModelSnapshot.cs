@@ -806,6 +806,9 @@ namespace Pangolin.Data.Postgres.Migrations
                         .IsUnique()
                         .HasDatabaseName("ix_resources_proxy_port_protocol");
 
+                    b.HasIndex("OrgId", "Name", "ResourceId")
+                        .HasDatabaseName("ix_resources_org_id_name_resource_id");
+
                     b.ToTable("resources", (string)null);
                 });
 
@@ -1452,6 +1455,9 @@ namespace Pangolin.Data.Postgres.Migrations
                     b.HasIndex("OrgId", "NiceId")
                         .IsUnique()
                         .HasDatabaseName("ix_sites_org_id_nice_id");
+
+                    b.HasIndex("OrgId", "Name", "SiteId")
+                        .HasDatabaseName("ix_sites_org_id_name_site_id");
 
                     b.ToTable("sites", (string)null);
                 });

@@ -115,17 +115,19 @@ public static class ApiKeyApi
     private static async Task<IResult> GetRootKeyAsync(string apiKeyId, PangolinDbContext db, CancellationToken ct) =>
         Api.Ok(await FindRootKeyAsync(db, apiKeyId, ct), "API key retrieved");
 
-    private static async Task<IResult> DeleteOrgKeyAsync(string orgId, string apiKeyId, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> DeleteOrgKeyAsync(string orgId, string apiKeyId, PangolinDbContext db, ApiKeyCache cache, CancellationToken ct)
     {
         await FindOrgKeyAsync(db, orgId, apiKeyId, ct);
         await db.ApiKeys.Where(k => k.ApiKeyId == apiKeyId).ExecuteDeleteAsync(ct);
+        cache.Invalidate(apiKeyId);
         return Api.Done("API key deleted successfully");
     }
 
-    private static async Task<IResult> DeleteRootKeyAsync(string apiKeyId, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> DeleteRootKeyAsync(string apiKeyId, PangolinDbContext db, ApiKeyCache cache, CancellationToken ct)
     {
         await FindRootKeyAsync(db, apiKeyId, ct);
         await db.ApiKeys.Where(k => k.ApiKeyId == apiKeyId).ExecuteDeleteAsync(ct);
+        cache.Invalidate(apiKeyId);
         return Api.Done("API key deleted successfully");
     }
 
@@ -148,7 +150,7 @@ public static class ApiKeyApi
         return await ListActionsAsync(db, apiKeyId, ct);
     }
 
-    private static async Task<IResult> SetActionsAsync(PangolinDbContext db, Caller caller, string apiKeyId, List<string> requested, CancellationToken ct)
+    private static async Task<IResult> SetActionsAsync(PangolinDbContext db, ApiKeyCache cache, Caller caller, string apiKeyId, List<string> requested, CancellationToken ct)
     {
         var actions = requested.Distinct(StringComparer.Ordinal).ToList();
         await Grants.CheckCanGrantAsync(db, caller, actions, ct);
@@ -160,18 +162,19 @@ public static class ApiKeyApi
         }
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        cache.Invalidate(apiKeyId);
         return Api.Ok(Empty.Value, "API key actions set successfully");
     }
 
-    private static async Task<IResult> SetOrgKeyActionsAsync(string orgId, string apiKeyId, SetActionsRequest request, Caller caller, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> SetOrgKeyActionsAsync(string orgId, string apiKeyId, SetActionsRequest request, Caller caller, PangolinDbContext db, ApiKeyCache cache, CancellationToken ct)
     {
         await FindOrgKeyAsync(db, orgId, apiKeyId, ct);
-        return await SetActionsAsync(db, caller, apiKeyId, request.ActionIds!, ct);
+        return await SetActionsAsync(db, cache, caller, apiKeyId, request.ActionIds!, ct);
     }
 
-    private static async Task<IResult> SetRootKeyActionsAsync(string apiKeyId, SetActionsRequest request, Caller caller, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> SetRootKeyActionsAsync(string apiKeyId, SetActionsRequest request, Caller caller, PangolinDbContext db, ApiKeyCache cache, CancellationToken ct)
     {
         await FindRootKeyAsync(db, apiKeyId, ct);
-        return await SetActionsAsync(db, caller, apiKeyId, request.ActionIds!, ct);
+        return await SetActionsAsync(db, cache, caller, apiKeyId, request.ActionIds!, ct);
     }
 }

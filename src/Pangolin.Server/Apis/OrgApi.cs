@@ -161,7 +161,7 @@ public static class OrgApi
         return Api.Ok(ToDto(org), "Organization updated successfully");
     }
 
-    private static async Task<IResult> DeleteAsync(string orgId, Caller caller, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(string orgId, Caller caller, PangolinDbContext db, ApiKeyCache keys, CancellationToken ct)
     {
         // Upstream: only the owner deletes an org; a server admin or a root key may as well.
         if (caller.Kind == CallerKind.User && !caller.IsOrgOwner && !caller.IsServerAdmin)
@@ -174,9 +174,13 @@ public static class OrgApi
         }
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         // Resources hold a restricting key to domains; org-owned rows go with the org by cascade.
+        // The org's own keys go with it; a key linked to other orgs as well keeps those.
+        await db.ApiKeys.Where(k => !k.IsRoot && db.ApiKeyOrgs.Any(o => o.ApiKeyId == k.ApiKeyId && o.OrgId == orgId)
+            && !db.ApiKeyOrgs.Any(o => o.ApiKeyId == k.ApiKeyId && o.OrgId != orgId)).ExecuteDeleteAsync(ct);
         await db.Orgs.Where(o => o.OrgId == orgId).ExecuteDeleteAsync(ct);
         await db.Domains.Where(d => !d.ConfigManaged && !db.OrgDomains.Any(od => od.DomainId == d.DomainId)).ExecuteDeleteAsync(ct);
         await tx.CommitAsync(ct);
+        keys.Clear();
         return Api.Done("Organization deleted successfully");
     }
 }

@@ -70,6 +70,7 @@ internal sealed class ApiKeyAuthenticationHandler(
     ILoggerFactory logger,
     UrlEncoder encoder,
     PangolinDbContext db,
+    ApiKeyCache keys,
     IRateLimiter limiter,
     IOptions<RateLimitOptions> limits,
     TimeProvider time) : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
@@ -99,12 +100,9 @@ internal sealed class ApiKeyAuthenticationHandler(
         }
         var id = value[..dot];
         var secret = value[(dot + 1)..];
-        var key = await db.ApiKeys.AsNoTracking()
-            .Where(k => k.ApiKeyId == id)
-            .Select(k => new { k.ApiKeyId, k.ApiKeyHash, k.IsRoot, k.LastUsedAt })
-            .FirstOrDefaultAsync(Context.RequestAborted);
+        var key = await keys.GetAsync(db, id, Context.RequestAborted);
         // Hash even when the id is unknown, so timing does not tell ids apart.
-        var matches = Secrets.MatchesSha256(secret, key?.ApiKeyHash ?? new string('0', 64));
+        var matches = Secrets.MatchesSha256(secret, key?.Hash ?? new string('0', 64));
         if (key is null || !matches)
         {
             return Failed(ip);
@@ -113,8 +111,9 @@ internal sealed class ApiKeyAuthenticationHandler(
         if (key.LastUsedAt is null || now - key.LastUsedAt.Value > TimeSpan.FromMinutes(1))
         {
             await db.ApiKeys.Where(k => k.ApiKeyId == id).ExecuteUpdateAsync(u => u.SetProperty(k => k.LastUsedAt, now), Context.RequestAborted);
+            keys.Touched(id, now);
         }
-        Context.Features.Set(new Caller { Kind = CallerKind.ApiKey, ApiKeyId = key.ApiKeyId, IsRootKey = key.IsRoot });
+        Context.Features.Set(new Caller { Kind = CallerKind.ApiKey, ApiKeyId = key.ApiKeyId, IsRootKey = key.IsRoot, Key = key });
         var identity = new ClaimsIdentity([new Claim(ClaimTypes.NameIdentifier, key.ApiKeyId)], Scheme.Name);
         return AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), Scheme.Name));
     }

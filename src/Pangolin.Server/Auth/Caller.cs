@@ -20,6 +20,9 @@ public sealed class Caller
     public string? ApiKeyId { get; init; }
     public bool IsRootKey { get; init; }
 
+    /// <summary>The key's actions and orgs, as authentication loaded them.</summary>
+    public ApiKeyGrant? Key { get; init; }
+
     /// <summary>The org the current endpoint acts on, once the access check has resolved it.</summary>
     public string? OrgId { get; set; }
 
