@@ -8,7 +8,7 @@ namespace Pangolin.Server.Auth;
 /// <summary>
 /// Argon2id (libsodium through NSec) for secrets a person types: passwords, PINs, backup and e-mail codes.
 /// Hashes are PHC strings — <c>$argon2id$v=19$m=19456,t=2,p=1$salt$hash</c> — the format and cost parameters
-/// that upstream Pangolin's @node-rs/argon2 uses.
+/// recommended by OWASP (m=19 MiB, t=2, p=1).
 /// </summary>
 public sealed class PasswordHasher : IDisposable
 {
