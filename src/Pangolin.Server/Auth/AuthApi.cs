@@ -140,19 +140,10 @@ public static class AuthApi
             await db.SaveChangesAsync(ct);
             return Api.Accepted(new LoginResponse(TwoFactorSetupRequired: true), "Two-factor authentication setup required");
         }
-        if (user.TwoFactorEnabled)
+        if (!await PassesSecondFactorAsync(user, request.Code, http, db, accounts, limiter, limits.Value, ct))
         {
-            if (string.IsNullOrWhiteSpace(request.Code))
-            {
-                await db.SaveChangesAsync(ct);
-                return Api.Accepted(new LoginResponse(CodeRequested: true), "Two-factor authentication required");
-            }
-            limiter.Enforce(http, limits.Value, "2fa", user.UserId);
-            if (!await accounts.VerifySecondFactorAsync(user, request.Code, ct))
-            {
-                await db.SaveChangesAsync(ct);
-                throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
-            }
+            await db.SaveChangesAsync(ct);
+            return Api.Accepted(new LoginResponse(CodeRequested: true), "Two-factor authentication required");
         }
         if (existing?.SessionId is { } previous)
         {
@@ -167,6 +158,30 @@ public static class AuthApi
             return Api.Ok(new LoginResponse(EmailVerificationRequired: true), "Logged in successfully; verify your email address");
         }
         return Api.Done("Logged in successfully");
+    }
+
+    /// <summary>
+    /// True when the user has no second factor or sent a right code; false when a code is needed but none was sent
+    /// (the caller answers 202 codeRequested). A wrong code is counted against the rate limit and answers 401.
+    /// </summary>
+    private static async Task<bool> PassesSecondFactorAsync(Pangolin.Data.Entities.User user, string? code, HttpContext http,
+        PangolinDbContext db, AccountService accounts, IRateLimiter limiter, RateLimitOptions limits, CancellationToken ct)
+    {
+        if (!user.TwoFactorEnabled)
+        {
+            return true;
+        }
+        if (string.IsNullOrWhiteSpace(code))
+        {
+            return false;
+        }
+        limiter.Enforce(http, limits, "2fa", user.UserId);
+        if (!await accounts.VerifySecondFactorAsync(user, code, ct))
+        {
+            await db.SaveChangesAsync(ct);
+            throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
+        }
+        return true;
     }
 
     private static ApiException FailedLogin(IRateLimiter limiter, RateLimitOptions limits, string ip)
@@ -391,18 +406,9 @@ public static class AuthApi
         {
             throw ApiException.BadRequest(weak);
         }
-        if (user.TwoFactorEnabled)
+        if (!await PassesSecondFactorAsync(user, request.Code, http, db, accounts, limiter, limits.Value, ct))
         {
-            if (string.IsNullOrWhiteSpace(request.Code))
-            {
-                return Api.Accepted(new CodeRequestedResponse(true), "Two-factor code required");
-            }
-            limiter.Enforce(http, limits.Value, "2fa", user.UserId);
-            if (!await accounts.VerifySecondFactorAsync(user, request.Code, ct))
-            {
-                await db.SaveChangesAsync(ct);
-                throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
-            }
+            return Api.Accepted(new CodeRequestedResponse(true), "Two-factor code required");
         }
         await accounts.SetPasswordAsync(user, request.NewPassword!, ct);
         await db.SaveChangesAsync(ct);
@@ -430,18 +436,9 @@ public static class AuthApi
         {
             throw ApiException.BadRequest(weak);
         }
-        if (user.TwoFactorEnabled)
+        if (!await PassesSecondFactorAsync(user, request.Code, http, db, accounts, limiter, limits.Value, ct))
         {
-            if (string.IsNullOrWhiteSpace(request.Code))
-            {
-                return Api.Accepted(new CodeRequestedResponse(true), "Two-factor code required");
-            }
-            limiter.Enforce(http, limits.Value, "2fa", user.UserId);
-            if (!await accounts.VerifySecondFactorAsync(user, request.Code, ct))
-            {
-                await db.SaveChangesAsync(ct);
-                throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
-            }
+            return Api.Accepted(new CodeRequestedResponse(true), "Two-factor code required");
         }
         await accounts.SetPasswordAsync(user, request.NewPassword!, ct);
         await db.SaveChangesAsync(ct);
