@@ -32,6 +32,13 @@ internal sealed class IndexTable
         }
     }
 
+    /// <summary>Claims a chosen index (fuzzing and tests need fixed ones); returns it.</summary>
+    internal uint NewIndexAt(uint index, Peer peer)
+    {
+        _entries[index] = new IndexEntry(peer, null);
+        return index;
+    }
+
     /// <summary>A finished handshake's index now names its session (wireguard-go's SwapIndexForKeypair).</summary>
     public void Assign(uint index, Keypair keypair)
     {
