@@ -254,7 +254,7 @@ public sealed partial class LinuxTunTests
             }
         }
 
-        PingPong(100);
+        PingPong(300);
         var before = GC.GetAllocatedBytesForCurrentThread();
         PingPong(500);
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
