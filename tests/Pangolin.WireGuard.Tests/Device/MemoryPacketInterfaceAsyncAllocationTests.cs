@@ -21,26 +21,22 @@ public sealed class MemoryPacketInterfaceAsyncAllocationTests
         var buffers = new[] { new byte[2048] };
         var sizes = new[] { 1400 };
         var destination = new byte[2048];
-        var consumed = 0;
         var waited = 0;
         var stop = false;
+        using var turn = new SemaphoreSlim(1);
 
-        // The device's side: one packet at a time, each once the stack has taken the previous one, so that the
-        // stack's DequeueAsync finds the queue empty and has to wait.
+        // The device's side: one packet per turn, a turn being given each time the stack has taken a packet, so
+        // that the stack's next DequeueAsync finds the queue empty and has to wait.
         var producer = new Thread(() =>
         {
-            var written = 0;
-            while (!Volatile.Read(ref stop))
+            while (true)
             {
-                if (Volatile.Read(ref consumed) == written)
+                turn.Wait();
+                if (Volatile.Read(ref stop))
                 {
-                    memory.Write(buffers, sizes, 0, 1);
-                    written++;
+                    return;
                 }
-                else
-                {
-                    Thread.SpinWait(20);
-                }
+                memory.Write(buffers, sizes, 0, 1);
             }
         })
         {
@@ -61,7 +57,7 @@ public sealed class MemoryPacketInterfaceAsyncAllocationTests
                 {
                     Assert.Fail("A packet came back wrong.");
                 }
-                Interlocked.Increment(ref consumed);
+                turn.Release();
             }
         }
 
@@ -81,6 +77,7 @@ public sealed class MemoryPacketInterfaceAsyncAllocationTests
         finally
         {
             Volatile.Write(ref stop, true);
+            turn.Release();
             producer.Join(TimeSpan.FromSeconds(10));
         }
     }

@@ -364,12 +364,7 @@ public sealed class MemoryPacketInterfaceTests
             }
         }
 
-        RoundTrips(300);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        RoundTrips(1000);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.Equal(0, allocated);
+        AssertSteadyStateAllocatesNothing(RoundTrips);
     }
 
     private static byte[] Packet(int sequence, int length)
@@ -418,5 +413,28 @@ public sealed class MemoryPacketInterfaceTests
             Thread.Sleep(10);
         }
         return condition();
+    }
+
+    /// <summary>
+    /// Warms up, then measures 200 rounds at a time, up to five times: steady state allocates nothing if one
+    /// measurement comes out at zero. An allocation per packet would show in every measurement; a one-off by the
+    /// runtime (tiering up a method in the middle of one) shows in one only.
+    /// </summary>
+    private static void AssertSteadyStateAllocatesNothing(Action<int> rounds)
+    {
+        rounds(300);
+        var measured = new List<long>();
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            rounds(200);
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated == 0)
+            {
+                return;
+            }
+            measured.Add(allocated);
+        }
+        Assert.Fail($"Every measurement allocated: {string.Join(", ", measured)} bytes.");
     }
 }

@@ -259,12 +259,47 @@ public sealed class LinuxUdpTransportTests
             }
         }
 
-        RoundTrips(300);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        RoundTrips(200);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        AssertSteadyStateAllocatesNothing(RoundTrips);
+    }
 
-        Assert.Equal(0, allocated);
+    [Fact]
+    public void Several_threads_may_send_at_once()
+    {
+        using var sender = LinuxUdpTransport.Bind(0);
+        using var receiver = LinuxUdpTransport.Bind(0);
+        using var watchdog = Watchdog(receiver);
+        const int Threads = 4;
+        const int Batches = 50;
+        const int Batch = 20;
+        var destination = Endpoint(IPAddress.Loopback, receiver.Port);
+        var senders = Enumerable.Range(0, Threads).Select(t => new Thread(() =>
+        {
+            var (outgoing, offsets, sizes) = Outgoing(Batch, _ => 100 + t);
+            for (var b = 0; b < Batches; b++)
+            {
+                sender.Send(outgoing, offsets, sizes, Batch, destination);
+            }
+        })
+        {
+            IsBackground = true,
+        }).ToList();
+        senders.ForEach(thread => thread.Start());
+
+        var perSize = new int[Threads];
+        var (buffers, bufferSizes, sources) = Buffers(64);
+        var received = 0;
+        while (received < Threads * Batches * Batch)
+        {
+            var count = receiver.Receive(buffers, bufferSizes, sources);
+            for (var i = 0; i < count; i++)
+            {
+                perSize[bufferSizes[i] - 100]++;
+            }
+            received += count;
+        }
+
+        Assert.All(senders, thread => Assert.True(thread.Join(Deadline)));
+        Assert.All(perSize, count => Assert.Equal(Batches * Batch, count));
     }
 
     [Fact(Explicit = true)]
@@ -429,5 +464,28 @@ public sealed class LinuxUdpTransportTests
             Thread.Sleep(10);
         }
         return condition();
+    }
+
+    /// <summary>
+    /// Warms up, then measures 200 rounds at a time, up to five times: steady state allocates nothing if one
+    /// measurement comes out at zero. An allocation per packet would show in every measurement; a one-off by the
+    /// runtime (tiering up a method in the middle of one) shows in one only.
+    /// </summary>
+    private static void AssertSteadyStateAllocatesNothing(Action<int> rounds)
+    {
+        rounds(300);
+        var measured = new List<long>();
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            rounds(200);
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated == 0)
+            {
+                return;
+            }
+            measured.Add(allocated);
+        }
+        Assert.Fail($"Every measurement allocated: {string.Join(", ", measured)} bytes.");
     }
 }

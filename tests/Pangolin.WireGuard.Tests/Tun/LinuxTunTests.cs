@@ -254,12 +254,7 @@ public sealed partial class LinuxTunTests
             }
         }
 
-        PingPong(300);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        PingPong(500);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        Assert.Equal(0, allocated);
+        AssertSteadyStateAllocatesNothing(PingPong);
     }
 
     private static LinuxTun CreateUp(NetworkNamespace ns, string name, bool ipv6)
@@ -359,4 +354,27 @@ public sealed partial class LinuxTunTests
 
     [GeneratedRegex(@"\bmtu (\d+)")]
     private static partial Regex MtuPattern();
+
+    /// <summary>
+    /// Warms up, then measures 200 rounds at a time, up to five times: steady state allocates nothing if one
+    /// measurement comes out at zero. An allocation per packet would show in every measurement; a one-off by the
+    /// runtime (tiering up a method in the middle of one) shows in one only.
+    /// </summary>
+    private static void AssertSteadyStateAllocatesNothing(Action<int> rounds)
+    {
+        rounds(300);
+        var measured = new List<long>();
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            rounds(200);
+            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (allocated == 0)
+            {
+                return;
+            }
+            measured.Add(allocated);
+        }
+        Assert.Fail($"Every measurement allocated: {string.Join(", ", measured)} bytes.");
+    }
 }
