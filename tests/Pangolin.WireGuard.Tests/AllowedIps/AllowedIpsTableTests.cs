@@ -360,6 +360,8 @@ public sealed class AllowedIpsTableTests
             }
         })).ToArray();
 
+        // On a busy machine the readers may not run before a short update loop ends: start once both read.
+        Assert.True(SpinWait.SpinUntil(() => Interlocked.Read(ref lookups) > 2, TimeSpan.FromSeconds(30)), "the readers started");
         var random = new Random(7);
         for (var i = 0; i < 3000; i++)
         {

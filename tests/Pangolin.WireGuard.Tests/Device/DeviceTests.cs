@@ -1,5 +1,6 @@
 using System.Net;
 using Pangolin.WireGuard.Configuration;
+using Pangolin.WireGuard.Net;
 using Pangolin.WireGuard.Noise;
 using Pangolin.WireGuard.Tests.Infrastructure;
 
@@ -162,6 +163,6 @@ public sealed class DeviceTests
         Assert.True(second.Data.AsSpan(132, 16).ContainsAnyExcept((byte)0), "the second initiation carries MAC2");
     }
 
-    private static Net.UdpEndpoint UdpEndpointOf(string address, int port) =>
-        Net.UdpEndpoint.FromIPEndPoint(new IPEndPoint(IPAddress.Parse(address), port));
+    private static UdpEndpoint UdpEndpointOf(string address, int port) =>
+        UdpEndpoint.FromIPEndPoint(new IPEndPoint(IPAddress.Parse(address), port));
 }
