@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Tasks.Sources;
 using Pangolin.WireGuard.Net;
 using Pangolin.WireGuard.Noise;
 using Pangolin.WireGuard.Peers;
@@ -7,13 +6,10 @@ using Pangolin.WireGuard.Peers;
 namespace Pangolin.WireGuard.Device;
 
 /// <summary>
-/// One packet on its way through the device, in a buffer it owns. The crypto workers complete it; the peer's
-/// sequential sender or receiver awaits it in order. Pooled and reused: nothing is allocated per packet.
+/// One packet on its way through the device, in a buffer it owns. Pooled and reused: nothing is allocated per packet.
 /// </summary>
-internal sealed class PacketElement : IValueTaskSource<bool>
+internal sealed class PacketElement
 {
-    private ManualResetValueTaskSourceCore<bool> _done = new() { RunContinuationsAsynchronously = false };
-
     public PacketElement(int bufferSize) => Buffer = new byte[bufferSize];
 
     public byte[] Buffer { get; }
@@ -32,16 +28,11 @@ internal sealed class PacketElement : IValueTaskSource<bool>
 
     public UdpEndpoint Source { get; set; }
 
-    /// <summary>Set by a worker when the packet must not go on (failed authentication, disposed keys).</summary>
+    /// <summary>Set by encryption or decryption when the packet must not go on (failed authentication, disposed keys).</summary>
     public bool Failed { get; set; }
-
-    public void Complete() => _done.SetResult(true);
-
-    public ValueTask<bool> WaitAsync() => new(this, _done.Version);
 
     public void Reset()
     {
-        _done.Reset();
         Length = 0;
         WireLength = 0;
         Counter = 0;
@@ -50,13 +41,6 @@ internal sealed class PacketElement : IValueTaskSource<bool>
         Source = default;
         Failed = false;
     }
-
-    bool IValueTaskSource<bool>.GetResult(short token) => _done.GetResult(token);
-
-    ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _done.GetStatus(token);
-
-    void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _done.OnCompleted(continuation, state, token, flags);
 }
 
 /// <summary>

@@ -32,7 +32,7 @@ public sealed partial class WireGuardDevice
                 }
                 var copy = data.ToArray();
                 var counter = BinaryPrimitives.ReadUInt64LittleEndian(copy.AsSpan(8));
-                if (!keypair.Decrypt(0, counter, copy.AsSpan(Protocol.TransportHeaderSize, copy.Length - Protocol.TransportOverhead), copy.AsSpan(copy.Length - Protocol.TagSize)))
+                if (!keypair.Decrypt(counter, copy.AsSpan(Protocol.TransportHeaderSize, copy.Length - Protocol.TransportOverhead), copy.AsSpan(copy.Length - Protocol.TagSize)))
                 {
                     return false;
                 }
@@ -52,7 +52,7 @@ public sealed partial class WireGuardDevice
     internal void InstallSessionForFuzzing(Configuration.WgKey peerKey, ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, uint localIndex, uint remoteIndex)
     {
         var peer = PeerForTests(peerKey);
-        var keypair = new Keypair(peer, sendKey, receiveKey, isInitiator: true, localIndex, remoteIndex, Time.GetTimestamp(), Math.Max(1, Options.Workers));
+        var keypair = new Keypair(peer, sendKey, receiveKey, isInitiator: true, localIndex, remoteIndex, Time.GetTimestamp());
         Indices.Remove(localIndex);
         Indices.Assign(Indices.NewIndexAt(localIndex, peer), keypair);
         peer.InstallKeypair(keypair);

@@ -41,6 +41,7 @@ public sealed partial class WireGuardDevice
                     buffers[i] = elements[i].Buffer;
                 }
                 var read = ReadInterface(buffers, sizes, rented);
+                RefreshMtu();
                 for (var i = 0; i < rented; i++)
                 {
                     var element = elements[i];
@@ -81,6 +82,28 @@ public sealed partial class WireGuardDevice
         }
     }
 
+    /// <summary>
+    /// The MTU bounds the padding (§5.4.6). Asking a TUN device costs ioctls, so the interface reader asks at most
+    /// once a second: `ip link set mtu` takes effect within that.
+    /// </summary>
+    private void RefreshMtu()
+    {
+        var now = Environment.TickCount64;
+        if (now - _mtuCheckedAt < 1000)
+        {
+            return;
+        }
+        _mtuCheckedAt = now;
+        try
+        {
+            Volatile.Write(ref _mtu, _interface.Mtu);
+        }
+        catch (IOException)
+        {
+            // keep the last known MTU; a vanished interface ends the reader on its next read
+        }
+    }
+
     private int ReadInterface(byte[][] buffers, int[] sizes, int count)
     {
         if (count == buffers.Length)
@@ -96,8 +119,9 @@ public sealed partial class WireGuardDevice
     }
 
     /// <summary>
-    /// Receives datagrams in batches and sorts them: transport messages to their session's peer (in order) and
-    /// to the decryption workers; handshake messages to the handshake worker; anything else is dropped.
+    /// Receives datagrams in batches and sorts them: handshake messages to the handshake worker, transport messages
+    /// into this batch's decryption (spread over the cores), after which they go, in arrival order, through their
+    /// peer's checks to the packet interface. Anything else is dropped.
     /// </summary>
     private void RunUdpReader(IUdpTransport transport)
     {
@@ -106,32 +130,47 @@ public sealed partial class WireGuardDevice
         var buffers = new byte[batchSize][];
         var sizes = new int[batchSize];
         var sources = new UdpEndpoint[batchSize];
+        var decryption = new CryptoBatch(batchSize, _decrypt);
+        var delivery = new DeliveryBatch(batchSize);
         var token = _stopping.Token;
         try
         {
             while (!token.IsCancellationRequested)
             {
+                var rented = 0;
                 for (var i = 0; i < batchSize; i++)
                 {
                     elements[i] = i == 0 ? Pool.Rent(token) : Pool.TryRent(out var e) ? e : null!;
                     if (elements[i] is null)
                     {
-                        batchSize = i;
                         break;
                     }
                     buffers[i] = elements[i].Buffer;
+                    rented++;
                 }
-                var count = batchSize == buffers.Length ? transport.Receive(buffers, sizes, sources) : ReceivePartial(transport, buffers, sizes, sources, batchSize);
-                for (var i = 0; i < batchSize; i++)
+                var count = rented == buffers.Length ? transport.Receive(buffers, sizes, sources) : ReceivePartial(transport, buffers, sizes, sources, rented);
+                decryption.Count = 0;
+                for (var i = 0; i < rented; i++)
                 {
                     var element = elements[i];
                     elements[i] = null!;
-                    if (i >= count || !Dispatch(element, sizes[i], sources[i]))
+                    switch (i < count ? Dispatch(element, sizes[i], sources[i]) : Disposition.Drop)
                     {
-                        Pool.Return(element);
+                        case Disposition.Decrypt:
+                            decryption.Items[decryption.Count++] = element;
+                            break;
+                        case Disposition.Drop:
+                            Pool.Return(element);
+                            break;
+                        default:
+                            break; // the handshake worker owns it now
                     }
                 }
-                batchSize = Math.Max(1, transport.BatchSize);
+                if (decryption.Count > 0)
+                {
+                    Crypto.Run(decryption);
+                    Deliver(decryption, delivery);
+                }
             }
         }
         catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException)
@@ -154,6 +193,54 @@ public sealed partial class WireGuardDevice
         }
     }
 
+    /// <summary>Decrypted packets, in arrival order, through their peer's checks and on to the interface in one write.</summary>
+    private void Deliver(CryptoBatch decrypted, DeliveryBatch delivery)
+    {
+        var accepted = 0;
+        for (var i = 0; i < decrypted.Count; i++)
+        {
+            var element = decrypted.Items[i];
+            decrypted.Items[i] = null!;
+            if (element.Peer!.Accept(element))
+            {
+                delivery.Elements[accepted] = element;
+                delivery.Buffers[accepted] = element.Buffer;
+                delivery.Sizes[accepted] = element.Length;
+                accepted++;
+            }
+            else
+            {
+                Pool.Return(element);
+            }
+        }
+        if (accepted > 0)
+        {
+            WriteToInterface(delivery.Buffers, delivery.Sizes, accepted);
+        }
+        for (var i = 0; i < accepted; i++)
+        {
+            Pool.Return(delivery.Elements[i]);
+            delivery.Elements[i] = null!;
+            delivery.Buffers[i] = null!;
+        }
+    }
+
+    private sealed class DeliveryBatch(int capacity)
+    {
+        public PacketElement[] Elements { get; } = new PacketElement[capacity];
+
+        public byte[][] Buffers { get; } = new byte[capacity][];
+
+        public int[] Sizes { get; } = new int[capacity];
+    }
+
+    private enum Disposition
+    {
+        Drop,
+        Decrypt,
+        Handshake,
+    }
+
     private static int ReceivePartial(IUdpTransport transport, byte[][] buffers, int[] sizes, UdpEndpoint[] sources, int count)
     {
         var someSizes = new int[count];
@@ -164,18 +251,18 @@ public sealed partial class WireGuardDevice
         return read;
     }
 
-    /// <summary>Returns false when the datagram is dropped (the caller returns the element to the pool).</summary>
-    private bool Dispatch(PacketElement element, int size, UdpEndpoint source)
+    /// <summary>What becomes of a datagram; on <see cref="Disposition.Drop"/> the caller returns the element to the pool.</summary>
+    private Disposition Dispatch(PacketElement element, int size, UdpEndpoint source)
     {
         if (size < 4)
         {
-            return false;
+            return Disposition.Drop;
         }
         var data = element.Buffer.AsSpan(0, size);
         // The three reserved bytes are zero in every message (§5.4).
         if (data[1] != 0 || data[2] != 0 || data[3] != 0)
         {
-            return false;
+            return Disposition.Drop;
         }
         element.Length = size;
         element.Source = source;
@@ -186,57 +273,47 @@ public sealed partial class WireGuardDevice
                 if (!Indices.TryGet(index, out var entry) || entry.Keypair is not { } keypair || keypair.IsDisposed
                     || Time.GetElapsedTime(keypair.CreatedTimestamp) >= Protocol.RejectAfterTime)
                 {
-                    return false;
+                    return Disposition.Drop;
                 }
                 element.Keypair = keypair;
                 element.Peer = entry.Peer;
                 element.Counter = BinaryPrimitives.ReadUInt64LittleEndian(data[8..]);
-                Write(entry.Peer.Inbound, element);
-                Write(DecryptionQueue, element);
-                return true;
+                return Disposition.Decrypt;
             case Protocol.TypeInitiation when size == Protocol.InitiationSize:
             case Protocol.TypeResponse when size == Protocol.ResponseSize:
             case Protocol.TypeCookieReply when size == Protocol.CookieReplySize:
-                return HandshakeQueue.Writer.TryWrite(element);
+                return HandshakeQueue.Writer.TryWrite(element) ? Disposition.Handshake : Disposition.Drop;
             default:
-                return false;
-        }
-    }
-
-    private async Task RunEncryptionWorkerAsync(int slot)
-    {
-        var reader = EncryptionQueue.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            while (reader.TryRead(out var element))
-            {
-                try
-                {
-                    Encrypt(element, slot);
-                }
-                catch (Exception e) when (e is ObjectDisposedException or System.Security.Cryptography.CryptographicException)
-                {
-                    element.Failed = true; // the session was retired while this packet waited
-                }
-                element.Complete();
-            }
+                return Disposition.Drop;
         }
     }
 
     /// <summary>§5.4.6: header, zero padding to a multiple of 16 (within the MTU), and ChaCha20-Poly1305 in place.</summary>
-    private void Encrypt(PacketElement element, int slot)
+    private void Encrypt(PacketElement element)
+    {
+        try
+        {
+            EncryptInPlace(element);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or System.Security.Cryptography.CryptographicException)
+        {
+            element.Failed = true; // the session was retired while this packet waited
+        }
+    }
+
+    private void EncryptInPlace(PacketElement element)
     {
         var keypair = element.Keypair!;
         var buffer = element.Buffer.AsSpan();
         var length = element.Length;
-        var padded = PaddedLength(length, _interface.Mtu);
+        var padded = PaddedLength(length, Volatile.Read(ref _mtu));
         buffer.Slice(Protocol.TransportHeaderSize + length, padded - length).Clear();
         buffer[0] = Protocol.TypeTransport;
         buffer[1] = buffer[2] = buffer[3] = 0;
         BinaryPrimitives.WriteUInt32LittleEndian(buffer[4..], keypair.RemoteIndex);
         BinaryPrimitives.WriteUInt64LittleEndian(buffer[8..], element.Counter);
         var plaintext = buffer.Slice(Protocol.TransportHeaderSize, padded);
-        keypair.Encrypt(slot, element.Counter, plaintext, buffer.Slice(Protocol.TransportHeaderSize + padded, Protocol.TagSize));
+        keypair.Encrypt(element.Counter, plaintext, buffer.Slice(Protocol.TransportHeaderSize + padded, Protocol.TagSize));
         element.WireLength = Protocol.TransportOverhead + padded;
     }
 
@@ -256,25 +333,17 @@ public sealed partial class WireGuardDevice
         return length + (padded - last);
     }
 
-    private async Task RunDecryptionWorkerAsync(int slot)
+    private void Decrypt(PacketElement element)
     {
-        var reader = DecryptionQueue.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        try
         {
-            while (reader.TryRead(out var element))
-            {
-                try
-                {
-                    var buffer = element.Buffer.AsSpan(0, element.Length);
-                    var cipher = buffer[Protocol.TransportHeaderSize..^Protocol.TagSize];
-                    element.Failed = !element.Keypair!.Decrypt(slot, element.Counter, cipher, buffer[^Protocol.TagSize..]);
-                }
-                catch (Exception e) when (e is ObjectDisposedException or System.Security.Cryptography.CryptographicException)
-                {
-                    element.Failed = true;
-                }
-                element.Complete();
-            }
+            var buffer = element.Buffer.AsSpan(0, element.Length);
+            var cipher = buffer[Protocol.TransportHeaderSize..^Protocol.TagSize];
+            element.Failed = !element.Keypair!.Decrypt(element.Counter, cipher, buffer[^Protocol.TagSize..]);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or System.Security.Cryptography.CryptographicException)
+        {
+            element.Failed = true;
         }
     }
 
@@ -429,7 +498,7 @@ public sealed partial class WireGuardDevice
         Span<byte> receive = stackalloc byte[Protocol.KeySize];
         var localIndex = peer.Handshake.LocalIndex;
         peer.Handshake.TryDeriveKeys(send, receive, out var isInitiator);
-        var keypair = new Keypair(peer, send, receive, isInitiator, localIndex, peer.Handshake.RemoteIndex, Time.GetTimestamp(), Options.Workers);
+        var keypair = new Keypair(peer, send, receive, isInitiator, localIndex, peer.Handshake.RemoteIndex, Time.GetTimestamp());
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(send);
         System.Security.Cryptography.CryptographicOperations.ZeroMemory(receive);
         Indices.Assign(localIndex, keypair);

@@ -19,24 +19,23 @@ public sealed class DeviceOptions
     /// <summary>Jitter for handshake retransmission (§6.1); injectable for tests.</summary>
     public Random Random { get; init; } = Random.Shared;
 
-    /// <summary>Encryption workers and, as many again, decryption workers.</summary>
-    public int Workers { get; init; } = Environment.ProcessorCount;
+    /// <summary>
+    /// Threads that help the readers encrypt and decrypt large batches (fork-join; small batches never wake them).
+    /// 0 keeps all the work on the reader threads.
+    /// </summary>
+    public int Workers { get; init; } = Environment.ProcessorCount - 1;
 
     /// <summary>Packets in flight at most; when all are, the readers wait (back-pressure).</summary>
     public int PoolSize { get; init; } = 4096;
 
-    public int CryptoQueueSize { get; init; } = 1024;
-
-    public int PeerQueueSize { get; init; } = 1024;
-
     public int HandshakeQueueSize { get; init; } = 1024;
-
-    public int SendBatchSize { get; init; } = 64;
 }
 
 /// <summary>
 /// A WireGuard device: moves IP packets between a packet interface (TUN or in-memory) and one UDP socket,
-/// encrypting and decrypting on several cores while each peer's packets keep their order. The structure follows
+/// encrypting and decrypting on several cores while each peer's packets keep their order: a reader thread takes a
+/// batch, has it encrypted or decrypted (with helpers, fork-join) and sends or delivers it in order itself, so that
+/// no packet waits in a queue for another thread to wake up. The structure follows
 /// wireguard-go (device, peer, noise, timers); split by concern into WireGuardDevice.*.cs.
 /// </summary>
 public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposable
@@ -53,19 +52,23 @@ public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposa
     private Thread? _udpThread;
     private Thread? _interfaceThread;
     private int _listenPort;
+    private int _mtu;
+    private long _mtuCheckedAt;
     private int _fwMark;
     private bool _started;
 
     public WireGuardDevice(IPacketInterface packetInterface, Func<int, IUdpTransport> bind, DeviceOptions? options = null)
     {
         _interface = packetInterface;
+        _mtu = packetInterface.Mtu;
         _bind = bind;
         Options = options ?? new DeviceOptions();
         _logger = Options.LoggerFactory.CreateLogger<WireGuardDevice>();
         // Room for the transport header in front, padding and the tag behind (§5.4.6).
         Pool = new PacketPool(Options.PoolSize, Math.Max(2048, packetInterface.Mtu + Protocol.TransportOverhead + Protocol.PaddingMultiple + 64));
-        EncryptionQueue = Channel.CreateBounded<PacketElement>(new BoundedChannelOptions(Options.CryptoQueueSize) { FullMode = BoundedChannelFullMode.Wait });
-        DecryptionQueue = Channel.CreateBounded<PacketElement>(new BoundedChannelOptions(Options.CryptoQueueSize) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = true });
+        Crypto = new CryptoWorkers(Options.Workers, $"wg {packetInterface.Name}");
+        _encrypt = Encrypt;
+        _decrypt = Decrypt;
         // Wait mode makes TryWrite refuse when full, so the reader drops (and recycles) the excess handshake.
         HandshakeQueue = Channel.CreateBounded<PacketElement>(new BoundedChannelOptions(Options.HandshakeQueueSize) { FullMode = BoundedChannelFullMode.Wait, SingleWriter = true });
     }
@@ -84,9 +87,13 @@ public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposa
 
     internal CookieChecker? CookieChecker { get; private set; }
 
-    internal Channel<PacketElement> EncryptionQueue { get; }
+    internal CryptoWorkers Crypto { get; }
 
-    internal Channel<PacketElement> DecryptionQueue { get; }
+    /// <summary>The per-packet operations, as delegates made once.</summary>
+    private readonly Action<PacketElement> _encrypt;
+    private readonly Action<PacketElement> _decrypt;
+
+    internal CryptoBatch NewEncryptionBatch(int capacity) => new(capacity, _encrypt);
 
     internal Channel<PacketElement> HandshakeQueue { get; }
 
@@ -105,12 +112,6 @@ public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposa
                 return;
             }
             _started = true;
-            for (var i = 0; i < Options.Workers; i++)
-            {
-                var slot = i;
-                _workers.Add(Task.Run(() => RunEncryptionWorkerAsync(slot)));
-                _workers.Add(Task.Run(() => RunDecryptionWorkerAsync(slot)));
-            }
             _workers.Add(Task.Run(RunHandshakeWorkerAsync));
             Rebind(_listenPort);
             _interfaceThread = new Thread(RunInterfaceReader) { IsBackground = true, Name = $"wg {_interface.Name} interface" };
@@ -332,24 +333,6 @@ public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposa
         _udpThread.Start();
     }
 
-    /// <summary>Puts an element in a bounded queue, waiting while it is full (back-pressure).</summary>
-    internal void Write(Channel<PacketElement> queue, PacketElement element)
-    {
-        if (queue.Writer.TryWrite(element))
-        {
-            return;
-        }
-        try
-        {
-            queue.Writer.WriteAsync(element, _stopping.Token).AsTask().GetAwaiter().GetResult();
-        }
-        catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
-        {
-            element.Failed = true;
-            element.Complete();
-        }
-    }
-
     internal bool Send(byte[][] buffers, int[] offsets, int[] sizes, int count, UdpEndpoint destination)
     {
         var transport = _transport;
@@ -409,8 +392,6 @@ public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposa
         }
         _transport?.Dispose();
         _interface.Dispose();
-        EncryptionQueue.Writer.TryComplete();
-        DecryptionQueue.Writer.TryComplete();
         HandshakeQueue.Writer.TryComplete();
         await Task.WhenAll(_workers).WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         foreach (var peer in peers)
@@ -419,6 +400,7 @@ public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposa
         }
         _udpThread?.Join(TimeSpan.FromSeconds(5));
         _interfaceThread?.Join(TimeSpan.FromSeconds(5));
+        Crypto.Dispose();
         Identity?.Dispose();
         Pool.Dispose();
         _stopping.Dispose();

@@ -7,18 +7,21 @@ namespace Pangolin.WireGuard.Noise;
 /// <summary>
 /// The transport keys of one session (whitepaper §5.4.5): a send and a receive key, the send counter, the replay
 /// filter of the receive direction and the indices both sides use to name it. ChaCha20-Poly1305 comes from the
-/// BCL (OpenSSL); its instances are not thread-safe, so each crypto worker gets its own, created on first use.
+/// BCL (OpenSSL); an instance (an initialised cipher context) is not thread-safe, so each call borrows one from a
+/// small lock-free cache and gives it back, and as many threads as there are cores can work on one session at once.
 /// </summary>
 internal sealed class Keypair : IDisposable
 {
     private readonly byte[] _sendKey;
     private readonly byte[] _receiveKey;
-    private readonly ChaCha20Poly1305?[] _senders;
-    private readonly ChaCha20Poly1305?[] _receivers;
+    private readonly ChaCha20Poly1305?[] _senders = new ChaCha20Poly1305?[CacheSize];
+    private readonly ChaCha20Poly1305?[] _receivers = new ChaCha20Poly1305?[CacheSize];
     private long _sendNonce;
     private int _disposed;
 
-    public Keypair(object owner, ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, bool isInitiator, uint localIndex, uint remoteIndex, long createdTimestamp, int workerSlots)
+    private const int CacheSize = 8;
+
+    public Keypair(object owner, ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, bool isInitiator, uint localIndex, uint remoteIndex, long createdTimestamp)
     {
         Owner = owner;
         _sendKey = sendKey.ToArray();
@@ -27,8 +30,6 @@ internal sealed class Keypair : IDisposable
         LocalIndex = localIndex;
         RemoteIndex = remoteIndex;
         CreatedTimestamp = createdTimestamp;
-        _senders = new ChaCha20Poly1305?[workerSlots];
-        _receivers = new ChaCha20Poly1305?[workerSlots];
     }
 
     /// <summary>The peer this session belongs to (kept untyped so Noise does not depend on Peers).</summary>
@@ -54,20 +55,27 @@ internal sealed class Keypair : IDisposable
     public ulong SentCount => (ulong)Interlocked.Read(ref _sendNonce);
 
     /// <summary>Encrypts <paramref name="plaintext"/> in place and writes the tag after it.</summary>
-    public void Encrypt(int slot, ulong counter, Span<byte> plaintext, Span<byte> tag)
+    public void Encrypt(ulong counter, Span<byte> plaintext, Span<byte> tag)
     {
         Span<byte> nonce = stackalloc byte[12];
         Nonce(counter, nonce);
-        var aead = _senders[slot] ??= new ChaCha20Poly1305(_sendKey);
-        aead.Encrypt(nonce, plaintext, plaintext, tag);
+        var aead = Borrow(_senders, _sendKey);
+        try
+        {
+            aead.Encrypt(nonce, plaintext, plaintext, tag);
+        }
+        finally
+        {
+            GiveBack(_senders, aead);
+        }
     }
 
     /// <summary>Decrypts in place; false when the tag does not verify.</summary>
-    public bool Decrypt(int slot, ulong counter, Span<byte> ciphertext, ReadOnlySpan<byte> tag)
+    public bool Decrypt(ulong counter, Span<byte> ciphertext, ReadOnlySpan<byte> tag)
     {
         Span<byte> nonce = stackalloc byte[12];
         Nonce(counter, nonce);
-        var aead = _receivers[slot] ??= new ChaCha20Poly1305(_receiveKey);
+        var aead = Borrow(_receivers, _receiveKey);
         try
         {
             aead.Decrypt(nonce, ciphertext, tag, ciphertext);
@@ -77,6 +85,43 @@ internal sealed class Keypair : IDisposable
         {
             return false;
         }
+        finally
+        {
+            GiveBack(_receivers, aead);
+        }
+    }
+
+    private ChaCha20Poly1305 Borrow(ChaCha20Poly1305?[] cache, byte[] key)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        for (var i = 0; i < cache.Length; i++)
+        {
+            if (Volatile.Read(ref cache[i]) is not null && Interlocked.Exchange(ref cache[i], null) is { } cached)
+            {
+                return cached;
+            }
+        }
+        return new ChaCha20Poly1305(key);
+    }
+
+    private void GiveBack(ChaCha20Poly1305?[] cache, ChaCha20Poly1305 aead)
+    {
+        if (!IsDisposed)
+        {
+            for (var i = 0; i < cache.Length; i++)
+            {
+                if (Volatile.Read(ref cache[i]) is null && Interlocked.CompareExchange(ref cache[i], aead, null) is null)
+                {
+                    // Dispose may have emptied the cache between the check above and this store: look again.
+                    if (IsDisposed && Interlocked.Exchange(ref cache[i], null) is { } late)
+                    {
+                        late.Dispose();
+                    }
+                    return;
+                }
+            }
+        }
+        aead.Dispose();
     }
 
     /// <summary>§5.4.6: 32 zero bits followed by the 64-bit little-endian counter.</summary>
@@ -86,7 +131,7 @@ internal sealed class Keypair : IDisposable
         BinaryPrimitives.WriteUInt64LittleEndian(nonce[4..], counter);
     }
 
-    /// <summary>Zeroes the key material. A worker still using it may fail (ObjectDisposed), and drops that packet.</summary>
+    /// <summary>Zeroes the key material. A call still using it may fail (ObjectDisposed), and its packet is dropped.</summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -95,10 +140,10 @@ internal sealed class Keypair : IDisposable
         }
         CryptographicOperations.ZeroMemory(_sendKey);
         CryptographicOperations.ZeroMemory(_receiveKey);
-        for (var i = 0; i < _senders.Length; i++)
+        for (var i = 0; i < CacheSize; i++)
         {
-            _senders[i]?.Dispose();
-            _receivers[i]?.Dispose();
+            Interlocked.Exchange(ref _senders[i], null)?.Dispose();
+            Interlocked.Exchange(ref _receivers[i], null)?.Dispose();
         }
     }
 }

@@ -6,67 +6,24 @@ namespace Pangolin.WireGuard.Peers;
 
 internal sealed partial class Peer
 {
+    private readonly Lock _receiveLock = new();
     private bool _sentLastMinuteHandshake;
 
     /// <summary>
-    /// One loop per peer: takes decrypted packets in arrival order, applies the replay filter and cryptokey
-    /// routing's source check (§2, §5.4.6), and hands them to the packet interface in batches.
+    /// Decides whether a decrypted packet goes to the interface, in arrival order: the replay filter, the session
+    /// confirmation, roaming and timers, then cryptokey routing's source check (§2, §5.4.6). On return
+    /// <see cref="PacketElement.Length"/> is the IP packet's length (padding removed). Keepalives update timers
+    /// and go no further.
     /// </summary>
-    private async Task RunSequentialReceiverAsync()
+    public bool Accept(PacketElement element)
     {
-        var batch = new PacketElement[_device.Options.SendBatchSize];
-        var buffers = new byte[batch.Length][];
-        var sizes = new int[batch.Length];
-        var reader = Inbound.Reader;
-        try
+        lock (_receiveLock)
         {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-            {
-                var count = 0;
-                while (count < batch.Length && reader.TryRead(out var element))
-                {
-                    await element.WaitAsync().ConfigureAwait(false);
-                    if (Accept(element))
-                    {
-                        batch[count++] = element;
-                    }
-                    else
-                    {
-                        _device.Pool.Return(element);
-                    }
-                }
-                if (count == 0)
-                {
-                    continue;
-                }
-                for (var i = 0; i < count; i++)
-                {
-                    buffers[i] = batch[i].Buffer;
-                    sizes[i] = batch[i].Length;
-                }
-                _device.WriteToInterface(buffers, sizes, count);
-                for (var i = 0; i < count; i++)
-                {
-                    _device.Pool.Return(batch[i]);
-                    batch[i] = null!;
-                    buffers[i] = null!;
-                }
-            }
-        }
-        finally
-        {
-            while (reader.TryRead(out var rest))
-            {
-                _device.Pool.Return(rest);
-            }
+            return AcceptLocked(element);
         }
     }
 
-    /// <summary>
-    /// Decides whether a decrypted packet goes to the interface; on return <see cref="PacketElement.Length"/> is
-    /// the IP packet's length (padding removed). Keepalives update timers and go no further.
-    /// </summary>
-    private bool Accept(PacketElement element)
+    private bool AcceptLocked(PacketElement element)
     {
         var keypair = element.Keypair!;
         if (element.Failed || !keypair.Replay.ValidateCounter(element.Counter, Protocol.RejectAfterMessages))

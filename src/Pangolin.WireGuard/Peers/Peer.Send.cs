@@ -6,7 +6,12 @@ namespace Pangolin.WireGuard.Peers;
 internal sealed partial class Peer
 {
     private readonly Lock _stagingLock = new();
+    private readonly Lock _flushLock = new();
     private readonly Queue<PacketElement> _staged = new(StagedCapacity);
+    private readonly CryptoBatch _flushBatch;
+    private readonly byte[][] _sendBuffers = new byte[StagedCapacity][];
+    private readonly int[] _sendOffsets = new int[StagedCapacity];
+    private readonly int[] _sendSizes = new int[StagedCapacity];
     private long _lastSentHandshake = long.MinValue;
 
     /// <summary>Queues a plaintext packet (at the transport header offset) until it can be encrypted.</summary>
@@ -55,59 +60,108 @@ internal sealed partial class Peer
     }
 
     /// <summary>
-    /// Hands staged packets to encryption, in order, with the current session; without a usable session it asks
-    /// for a handshake and keeps them (wireguard-go's SendStagedPackets).
+    /// Sends the staged packets, in order, with the current session: counters are given out in staging order, the
+    /// batch is encrypted (spread over the cores when it is large) and goes out in one sendmmsg. Without a usable
+    /// session it asks for a handshake and keeps them (wireguard-go's SendStagedPackets). One thread flushes a peer
+    /// at a time, so the peer's datagrams leave in counter order.
     /// </summary>
     public void SendStaged()
     {
-        while (true)
+        lock (_flushLock)
         {
-            var keypair = Current;
-            if (keypair is null || keypair.IsDisposed || _device.Time.GetElapsedTime(keypair.CreatedTimestamp) >= Protocol.RejectAfterTime)
+            while (true)
             {
-                SendHandshakeInitiation(isRetry: false);
-                return;
-            }
-            var exhausted = false;
-            var sent = 0;
-            lock (_stagingLock)
-            {
-                while (_staged.TryPeek(out var element))
+                var keypair = Current;
+                if (keypair is null || keypair.IsDisposed || _device.Time.GetElapsedTime(keypair.CreatedTimestamp) >= Protocol.RejectAfterTime)
                 {
-                    var counter = keypair.NextSendNonce();
-                    if (counter >= Protocol.RejectAfterMessages)
+                    SendHandshakeInitiation(isRetry: false);
+                    return;
+                }
+                var batch = _flushBatch;
+                var exhausted = false;
+                batch.Count = 0;
+                lock (_stagingLock)
+                {
+                    while (batch.Count < batch.Items.Length && _staged.TryPeek(out var element))
                     {
-                        exhausted = true;
-                        break;
+                        var counter = keypair.NextSendNonce();
+                        if (counter >= Protocol.RejectAfterMessages)
+                        {
+                            exhausted = true;
+                            break;
+                        }
+                        _staged.Dequeue();
+                        element.Peer = this;
+                        element.Keypair = keypair;
+                        element.Counter = counter;
+                        batch.Items[batch.Count++] = element;
                     }
-                    _staged.Dequeue();
-                    element.Peer = this;
-                    element.Keypair = keypair;
-                    element.Counter = counter;
-                    // Order is fixed here: the peer queue gets elements in counter order, the workers in any order.
-                    _device.Write(Outbound, element);
-                    _device.Write(_device.EncryptionQueue, element);
-                    sent++;
                 }
-            }
-            if (sent > 0)
-            {
-                KeepKeyFreshSending(keypair);
-            }
-            if (!exhausted)
-            {
-                return;
-            }
-            // The session ran out of counters: never reuse one; forget it and handshake again.
-            lock (_keypairLock)
-            {
-                if (_current == keypair)
+                var full = batch.Count == batch.Items.Length;
+                if (batch.Count > 0)
                 {
-                    _current = null;
+                    _device.Crypto.Run(batch);
+                    Transmit(batch);
+                    KeepKeyFreshSending(keypair);
+                }
+                if (exhausted)
+                {
+                    // The session ran out of counters: never reuse one; forget it and handshake again.
+                    lock (_keypairLock)
+                    {
+                        if (_current == keypair)
+                        {
+                            _current = null;
+                        }
+                    }
+                    Retire(keypair);
+                    continue;
+                }
+                if (!full)
+                {
+                    return;
                 }
             }
-            Retire(keypair);
         }
+    }
+
+    /// <summary>Sends an encrypted batch to the endpoint in one call and gives the elements back. Holds the flush lock.</summary>
+    private void Transmit(CryptoBatch batch)
+    {
+        var count = 0;
+        var dataSent = false;
+        long bytes = 0;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var element = batch.Items[i];
+            if (element.Failed)
+            {
+                continue;
+            }
+            _sendBuffers[count] = element.Buffer;
+            _sendSizes[count] = element.WireLength;
+            dataSent |= element.Length > 0;
+            bytes += element.WireLength;
+            count++;
+        }
+        var endpoint = Endpoint;
+        if (count > 0 && endpoint.IsSet && _device.Send(_sendBuffers, _sendOffsets, _sendSizes, count, endpoint))
+        {
+            AddTxBytes(bytes);
+            TimersAnyAuthenticatedPacketTraversal();
+            TimersAnyAuthenticatedPacketSent();
+            if (dataSent)
+            {
+                TimersDataSent();
+            }
+        }
+        for (var i = 0; i < batch.Count; i++)
+        {
+            _device.Pool.Return(batch.Items[i]);
+            batch.Items[i] = null!;
+        }
+        Array.Clear(_sendBuffers, 0, count);
+        batch.Count = 0;
     }
 
     /// <summary>§6.2: the initiator starts a new handshake once its session is old or heavily used.</summary>
@@ -153,72 +207,5 @@ internal sealed partial class Peer
         // Armed before sending, so that the retransmission is measured from no later than the send.
         TimersHandshakeInitiated();
         _device.SendControl(this, message);
-    }
-
-    /// <summary>
-    /// One loop per peer: waits for each element's encryption in the order the counters were given, and sends
-    /// what is ready in one batch.
-    /// </summary>
-    private async Task RunSequentialSenderAsync()
-    {
-        var batch = new PacketElement[_device.Options.SendBatchSize];
-        var buffers = new byte[batch.Length][];
-        var offsets = new int[batch.Length];
-        var sizes = new int[batch.Length];
-        var reader = Outbound.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-            {
-                var count = 0;
-                while (count < batch.Length && reader.TryRead(out var element))
-                {
-                    await element.WaitAsync().ConfigureAwait(false);
-                    if (element.Failed)
-                    {
-                        _device.Pool.Return(element);
-                        continue;
-                    }
-                    batch[count++] = element;
-                }
-                if (count == 0)
-                {
-                    continue;
-                }
-                var endpoint = Endpoint;
-                var dataSent = false;
-                long bytes = 0;
-                for (var i = 0; i < count; i++)
-                {
-                    buffers[i] = batch[i].Buffer;
-                    sizes[i] = batch[i].WireLength;
-                    dataSent |= batch[i].Length > 0;
-                    bytes += batch[i].WireLength;
-                }
-                if (endpoint.IsSet && _device.Send(buffers, offsets, sizes, count, endpoint))
-                {
-                    AddTxBytes(bytes);
-                    TimersAnyAuthenticatedPacketTraversal();
-                    TimersAnyAuthenticatedPacketSent();
-                    if (dataSent)
-                    {
-                        TimersDataSent();
-                    }
-                }
-                for (var i = 0; i < count; i++)
-                {
-                    _device.Pool.Return(batch[i]);
-                    batch[i] = null!;
-                    buffers[i] = null!;
-                }
-            }
-        }
-        finally
-        {
-            while (reader.TryRead(out var rest))
-            {
-                _device.Pool.Return(rest);
-            }
-        }
     }
 }

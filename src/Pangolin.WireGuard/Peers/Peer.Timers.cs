@@ -187,10 +187,16 @@ internal sealed partial class Peer
             _timer.Change(due, Timeout.InfiniteTimeSpan);
         }
 
+        /// <summary>
+        /// Disarms the timer. Called for nearly every packet, so it touches the timer queue only when armed; a
+        /// firing that races with it finds the flag cleared and does nothing.
+        /// </summary>
         public void Stop()
         {
-            Volatile.Write(ref _pending, 0);
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            if (Interlocked.Exchange(ref _pending, 0) == 1)
+            {
+                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
         }
 
         public void Dispose()

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Threading.Channels;
 using Pangolin.WireGuard.Configuration;
 using Pangolin.WireGuard.Device;
 using Pangolin.WireGuard.Net;
@@ -9,7 +8,7 @@ namespace Pangolin.WireGuard.Peers;
 
 /// <summary>
 /// A remote WireGuard peer: its handshake, its sessions (previous, current, next — whitepaper §5.4.5 and
-/// wireguard-go's keypairs), its endpoint, its timers and its two ordered queues. Split by concern into
+/// wireguard-go's keypairs), its endpoint, its timers and its staged packets. Split by concern into
 /// Peer.Send.cs, Peer.Receive.cs and Peer.Timers.cs.
 /// </summary>
 internal sealed partial class Peer : IDisposable
@@ -35,18 +34,7 @@ internal sealed partial class Peer : IDisposable
         PublicKey = publicKey;
         Handshake = new Handshake(device.Identity, publicKey.Bytes);
         Cookies = new CookieGenerator(Handshake, device.Time);
-        Outbound = Channel.CreateBounded<PacketElement>(new BoundedChannelOptions(device.Options.PeerQueueSize)
-        {
-            SingleReader = true,
-            SingleWriter = false,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
-        Inbound = Channel.CreateBounded<PacketElement>(new BoundedChannelOptions(device.Options.PeerQueueSize)
-        {
-            SingleReader = true,
-            SingleWriter = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
+        _flushBatch = device.NewEncryptionBatch(StagedCapacity);
         InitializeTimers();
     }
 
@@ -55,12 +43,6 @@ internal sealed partial class Peer : IDisposable
     public Handshake Handshake { get; }
 
     public CookieGenerator Cookies { get; }
-
-    /// <summary>Encrypted-in-order queue: elements enter in counter order, the sequential sender sends them.</summary>
-    public Channel<PacketElement> Outbound { get; }
-
-    /// <summary>Received-in-order queue: the sequential receiver delivers them after decryption.</summary>
-    public Channel<PacketElement> Inbound { get; }
 
     public List<IPNetwork> AllowedIps { get; } = [];
 
@@ -230,34 +212,12 @@ internal sealed partial class Peer : IDisposable
         keypair.Dispose();
     }
 
-    public void Start()
-    {
-        if (IsRunning)
-        {
-            return;
-        }
-        IsRunning = true;
-        _sender = Task.Run(RunSequentialSenderAsync);
-        _receiver = Task.Run(RunSequentialReceiverAsync);
-    }
-
-    private Task? _sender;
-    private Task? _receiver;
+    public void Start() => IsRunning = true;
 
     public void Dispose()
     {
         IsRunning = false;
         StopTimers();
-        Outbound.Writer.TryComplete();
-        Inbound.Writer.TryComplete();
-        try
-        {
-            Task.WaitAll([_sender ?? Task.CompletedTask, _receiver ?? Task.CompletedTask], TimeSpan.FromSeconds(5));
-        }
-        catch (AggregateException)
-        {
-            // A loop that failed has nothing left to clean up.
-        }
         DropStaged();
         ZeroKeyMaterial();
     }

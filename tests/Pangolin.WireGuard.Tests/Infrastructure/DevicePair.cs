@@ -54,7 +54,7 @@ public sealed class DevicePair : IAsyncDisposable
     public static DevicePair Create(WgKey? presharedA = null, WgKey? presharedB = null, bool bKnowsA = true, int workers = 2)
     {
         var pair = new DevicePair();
-        var options = new DeviceOptions { Time = pair.Time, Random = new Random(7), Workers = workers, PoolSize = 512, CryptoQueueSize = 256, PeerQueueSize = 256 };
+        var options = new DeviceOptions { Time = pair.Time, Random = new Random(7), Workers = workers, PoolSize = 512 };
         pair.A = new WireGuardDevice(pair.TunA, port => pair.PortA = pair.Network.Open(port, IPAddress.Parse("192.0.2.1")), options);
         pair.B = new WireGuardDevice(pair.TunB, port => pair.PortB = pair.Network.Open(port, IPAddress.Parse("192.0.2.2")), options);
         pair.A.Configure(new DeviceUpdate { PrivateKey = pair.KeyA, ListenPort = 51820 });
