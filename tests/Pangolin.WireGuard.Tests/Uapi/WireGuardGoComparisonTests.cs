@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Versioning;
 using Pangolin.WireGuard.Configuration;
+using Pangolin.WireGuard.Tests.Infrastructure;
 using Pangolin.WireGuard.Uapi;
 
 namespace Pangolin.WireGuard.Tests.Uapi;
