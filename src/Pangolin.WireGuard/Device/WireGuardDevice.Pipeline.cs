@@ -388,6 +388,8 @@ public sealed partial class WireGuardDevice
         }
         peer.TimersAnyAuthenticatedPacketTraversal();
         peer.TimersAnyAuthenticatedPacketReceived();
+        // A valid handshake message counts in transfer rx, as in wireguard-go and the kernel.
+        peer.AddRxBytes(message.Length);
         peer.Cookies.AddMacs(response);
         peer.InstallKeypair(keypair);
         peer.TimersSessionDerived();
@@ -415,6 +417,7 @@ public sealed partial class WireGuardDevice
         peer.UpdateEndpoint(source);
         peer.TimersAnyAuthenticatedPacketTraversal();
         peer.TimersAnyAuthenticatedPacketReceived();
+        peer.AddRxBytes(message.Length);
         peer.InstallKeypair(keypair);
         peer.TimersSessionDerived();
         peer.TimersHandshakeComplete();
