@@ -67,7 +67,9 @@ root.SetAction(async (parse, cancellationToken) =>
     await device.DisposeAsync();
     return 0;
 });
-return await root.Parse(args).InvokeAsync();
+// SIGTERM and SIGINT are ours (the registrations in the action): System.CommandLine's own handling would cancel the
+// action's token instead, the wait would throw, and gerbil would exit 1 without removing its UAPI socket.
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
 
 internal static partial class GerbilLog
 {

@@ -457,6 +457,8 @@ public sealed partial class WireGuardDevice
         }
         peer.TimersAnyAuthenticatedPacketTraversal();
         peer.TimersAnyAuthenticatedPacketReceived();
+        // A valid handshake message counts in transfer rx, as in wireguard-go and the kernel.
+        peer.AddRxBytes(message.Length);
         peer.Cookies.AddMacs(response);
         peer.InstallKeypair(keypair);
         peer.TimersSessionDerived();
@@ -484,6 +486,7 @@ public sealed partial class WireGuardDevice
         peer.UpdateEndpoint(source);
         peer.TimersAnyAuthenticatedPacketTraversal();
         peer.TimersAnyAuthenticatedPacketReceived();
+        peer.AddRxBytes(message.Length);
         peer.InstallKeypair(keypair);
         peer.TimersSessionDerived();
         peer.TimersHandshakeComplete();

@@ -355,8 +355,18 @@ public sealed partial class WireGuardDevice : IConfigurableDevice, IAsyncDisposa
         }
     }
 
-    /// <summary>Sends one handshake or cookie message to the peer's endpoint.</summary>
-    internal void SendControl(Peer peer, byte[] message) => SendTo(peer.Endpoint, message);
+    /// <summary>
+    /// Sends one handshake message to the peer's endpoint. It counts in the peer's transfer tx, as in wireguard-go
+    /// and the kernel, so that `wg show` agrees with theirs (our tx is their rx).
+    /// </summary>
+    internal void SendControl(Peer peer, byte[] message)
+    {
+        var endpoint = peer.Endpoint;
+        if (endpoint.IsSet && Send([message], [0], [message.Length], 1, endpoint))
+        {
+            peer.AddTxBytes(message.Length);
+        }
+    }
 
     internal void SendTo(UdpEndpoint destination, byte[] message)
     {

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Runtime.Versioning;
 using System.Text;
 using Pangolin.WireGuard.Configuration;
+using Pangolin.WireGuard.Tests.Infrastructure;
 using Pangolin.WireGuard.Uapi;
 
 namespace Pangolin.WireGuard.Tests.Uapi;

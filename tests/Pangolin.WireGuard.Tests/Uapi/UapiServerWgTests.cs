@@ -1,5 +1,6 @@
 using System.Runtime.Versioning;
 using Pangolin.WireGuard.Configuration;
+using Pangolin.WireGuard.Tests.Infrastructure;
 using Pangolin.WireGuard.Uapi;
 
 namespace Pangolin.WireGuard.Tests.Uapi;

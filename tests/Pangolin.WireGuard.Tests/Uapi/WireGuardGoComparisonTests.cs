@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Versioning;
 using Pangolin.WireGuard.Configuration;
+using Pangolin.WireGuard.Tests.Infrastructure;
 using Pangolin.WireGuard.Uapi;
 
 namespace Pangolin.WireGuard.Tests.Uapi;
@@ -17,27 +18,13 @@ public sealed class WireGuardGoComparisonTests : IAsyncLifetime
     private readonly UapiScratch _theirs = new();
     private readonly InMemoryDevice _device = new();
     private string Namespace => _theirs.Interface + "ns";
-    private Process? _wireguardGo;
+    private WireGuardGoProcess? _wireguardGo;
     private UapiServer? _server;
 
     public async ValueTask InitializeAsync()
     {
         await RunAsync("ip", "netns", "add", Namespace);
-        var start = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[] { "netns", "exec", Namespace, "wireguard-go", "-f", _theirs.Interface })
-        {
-            start.ArgumentList.Add(arg);
-        }
-        // wireguard-go declines to run where the kernel has WireGuard unless asked.
-        start.Environment["WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD"] = "1";
-        _wireguardGo = Process.Start(start) ?? throw new InvalidOperationException("wireguard-go did not start");
-        _wireguardGo.OutputDataReceived += (_, _) => { };
-        _wireguardGo.ErrorDataReceived += (_, _) => { };
-        _wireguardGo.BeginOutputReadLine();
-        _wireguardGo.BeginErrorReadLine();
-        var socket = Path.Combine(UapiServerOptions.DefaultSocketDirectory, _theirs.Interface + ".sock");
-        Assert.True(await Eventually.TrueAsync(() => File.Exists(socket) || _wireguardGo.HasExited, Within), "wireguard-go made no socket");
-        Assert.False(_wireguardGo.HasExited, "wireguard-go exited");
+        _wireguardGo = await WireGuardGoProcess.StartAsync(Namespace, _theirs.Interface);
         _server = UapiServer.Start(_ours.Interface, _device);
     }
 
@@ -47,13 +34,10 @@ public sealed class WireGuardGoComparisonTests : IAsyncLifetime
         {
             await _server.DisposeAsync();
         }
-        if (_wireguardGo is { HasExited: false })
+        if (_wireguardGo is not null)
         {
-            _wireguardGo.Kill();
-            using var timeout = new CancellationTokenSource(Within);
-            await _wireguardGo.WaitForExitAsync(timeout.Token);
+            await _wireguardGo.DisposeAsync();
         }
-        _wireguardGo?.Dispose();
         await RunAsync("ip", "netns", "del", Namespace);
         _ours.Dispose();
         _theirs.Dispose();
