@@ -13,7 +13,8 @@ namespace Pangolin.WireGuard.Fuzz;
 
 /// <summary>
 /// What the fuzzer feeds: received datagrams (handshake state machine, cookie replies, transport decryption and
-/// the inner IP header), UAPI set requests, and raw IP packets for cryptokey routing. Every target must return
+/// the inner IP header), UAPI set requests, raw IP packets for cryptokey routing, and what a TUN with offload
+/// reads (a virtio header and a TCP super-packet, cut into segments and glued back). Every target must return
 /// normally for any input; an exception is a finding.
 /// </summary>
 public static class FuzzTargets
@@ -23,6 +24,7 @@ public static class FuzzTargets
         ["datagram"] = Datagram,
         ["uapi"] = Uapi,
         ["ippacket"] = IpPacket,
+        ["tunoffload"] = TunPacket,
     };
 
     // Fixed keys so that the committed corpus stays valid: B is the device under test, A its peer. Library code
@@ -77,6 +79,41 @@ public static class FuzzTargets
         _ = Peer.IpPacketLength(data);
         _ = Table.Value.LookupSource(data);
         _ = Table.Value.LookupDestination(data);
+    }
+
+    /// <summary>Cuts a read from an offloading TUN into segments, then glues what it can back together, as a write would.</summary>
+    public static void TunPacket(byte[] data)
+    {
+        const int offset = 16;
+        var segmenter = new Tun.TunOffload.Segmenter();
+        if (!segmenter.Begin(data, 0, data.Length))
+        {
+            return;
+        }
+        var buffers = new List<byte[]>();
+        var sizes = new List<int>();
+        while (segmenter.HasNext && buffers.Count < 1024)
+        {
+            var buffer = new byte[offset + 2048];
+            var length = segmenter.Next(buffer.AsSpan(offset));
+            if (length >= 0)
+            {
+                buffers.Add(buffer);
+                sizes.Add(length);
+            }
+        }
+        var all = buffers.ToArray();
+        var allSizes = sizes.ToArray();
+        var destination = new byte[Tun.TunOffload.HeaderSize + Tun.TunOffload.MaxPacket];
+        for (var i = 0; i < all.Length;)
+        {
+            var end = Tun.TunOffload.FindRun(all, allSizes, offset, i, all.Length, out var total, out var push);
+            if (end - i > 1)
+            {
+                Tun.TunOffload.Coalesce(all, allSizes, offset, i, end, total, push, destination);
+            }
+            i = end;
+        }
     }
 
     internal static WgKey PublicOf(WgKey privateKey)
@@ -143,6 +180,42 @@ public static class FuzzTargets
         yield return ("uapi", "remove", Encoding.UTF8.GetBytes("public_key=" + PublicOf(PrivateA).ToHex() + "\nremove=true\n"));
         yield return ("ippacket", "ipv4", Ipv4("10.1.2.3", "192.168.1.1"));
         yield return ("ippacket", "ipv6", Ipv6());
+        yield return ("tunoffload", "tso-ipv4", TsoRead(ipv6: false));
+        yield return ("tunoffload", "tso-ipv6", TsoRead(ipv6: true));
+    }
+
+    /// <summary>What a TUN with TSO hands over: a virtio header, then a TCP packet of 1,000 payload bytes to cut by 300.</summary>
+    private static byte[] TsoRead(bool ipv6)
+    {
+        var ip = ipv6 ? 40 : 20;
+        var data = new byte[Tun.TunOffload.HeaderSize + ip + 20 + 1000];
+        new Tun.TunOffload.VirtioHeader
+        {
+            Flags = Tun.TunOffload.NeedsChecksum,
+            GsoType = ipv6 ? Tun.TunOffload.GsoTcpV6 : Tun.TunOffload.GsoTcpV4,
+            HeaderLength = (ushort)(ip + 20),
+            GsoSize = 300,
+            ChecksumStart = (ushort)ip,
+            ChecksumOffset = 16,
+        }.Write(data);
+        var packet = data.AsSpan(Tun.TunOffload.HeaderSize);
+        if (ipv6)
+        {
+            packet[0] = 0x60;
+            BinaryPrimitives.WriteUInt16BigEndian(packet[4..], (ushort)(packet.Length - 40));
+            packet[6] = 6;
+            packet[7] = 64;
+        }
+        else
+        {
+            packet[0] = 0x45;
+            BinaryPrimitives.WriteUInt16BigEndian(packet[2..], (ushort)packet.Length);
+            packet[8] = 64;
+            packet[9] = 6;
+        }
+        packet[ip + 12] = 5 << 4;
+        packet[ip + 13] = 0x18; // ACK, PSH
+        return data;
     }
 
     private static byte[] Transport(byte[] packet, ulong counter)

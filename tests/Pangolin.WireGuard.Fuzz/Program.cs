@@ -1,6 +1,6 @@
 using Pangolin.WireGuard.Fuzz;
 
-// dotnet Pangolin.WireGuard.Fuzz.dll <datagram|uapi|ippacket>   run under afl-fuzz (see fuzz.sh)
+// dotnet Pangolin.WireGuard.Fuzz.dll <datagram|uapi|ippacket|tunoffload>   run under afl-fuzz (see fuzz.sh)
 // dotnet Pangolin.WireGuard.Fuzz.dll seed <dir>                  write the seed corpus
 // dotnet Pangolin.WireGuard.Fuzz.dll replay <target> <file...>   run inputs once (reproduce a finding)
 if (args.Length >= 2 && args[0] == "seed")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes one target with AFL++ (Debian's afl++) through SharpFuzz, for a bounded time.
-#   tests/Pangolin.WireGuard.Fuzz/fuzz.sh datagram 600     # target (datagram|uapi|ippacket), seconds
+#   tests/Pangolin.WireGuard.Fuzz/fuzz.sh datagram 600     # target (datagram|uapi|ippacket|tunoffload), seconds
 # Findings go to /tmp/pangolin-fuzz-<target>/findings; add a crashing input to corpus/<target>/ (the test suite
 # replays that folder) together with its fix.
 set -euo pipefail

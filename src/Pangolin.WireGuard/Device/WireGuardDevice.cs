@@ -21,9 +21,10 @@ public sealed class DeviceOptions
 
     /// <summary>
     /// Threads that help the readers encrypt and decrypt large batches (fork-join; small batches never wake them).
-    /// 0 keeps all the work on the reader threads.
+    /// 0 keeps all the work on the reader threads. The interface and UDP readers already keep two cores busy when
+    /// traffic flows both ways, so helpers are for the cores beyond those two.
     /// </summary>
-    public int Workers { get; init; } = Environment.ProcessorCount - 1;
+    public int Workers { get; init; } = Math.Max(0, Environment.ProcessorCount - 2);
 
     /// <summary>Packets in flight at most; when all are, the readers wait (back-pressure).</summary>
     public int PoolSize { get; init; } = 4096;

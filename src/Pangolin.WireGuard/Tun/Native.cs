@@ -23,6 +23,16 @@ internal static unsafe class TunNative
     /// <summary>No 4-byte packet-information header in front of each packet.</summary>
     public const short IFF_NO_PI = 0x1000;
 
+    /// <summary>A struct virtio_net_hdr in front of each packet: segmentation and checksum offload.</summary>
+    public const short IFF_VNET_HDR = 0x4000;
+
+    /// <summary>_IOW('T', 208, unsigned int): the offloads the kernel may hand us (TUN_F_*).</summary>
+    public const nuint TUNSETOFFLOAD = 0x400454d0;
+
+    public const uint TUN_F_CSUM = 0x01;
+    public const uint TUN_F_TSO4 = 0x02;
+    public const uint TUN_F_TSO6 = 0x04;
+
     /// <summary>The kernel's TUN device refuses nothing about the MTU except this floor (IPv4's 68) and 64 KiB.</summary>
     public const int MinimumMtu = 68;
 
