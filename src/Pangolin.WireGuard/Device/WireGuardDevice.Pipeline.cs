@@ -289,7 +289,7 @@ public sealed partial class WireGuardDevice
     }
 
     /// <summary>§5.4.6: header, zero padding to a multiple of 16 (within the MTU), and ChaCha20-Poly1305 in place.</summary>
-    private void Encrypt(PacketElement element)
+    internal void Encrypt(PacketElement element)
     {
         try
         {
@@ -333,7 +333,7 @@ public sealed partial class WireGuardDevice
         return length + (padded - last);
     }
 
-    private void Decrypt(PacketElement element)
+    internal void Decrypt(PacketElement element)
     {
         try
         {
