@@ -20,7 +20,7 @@ public class TransportBenchmarks : IDisposable
     private int _wireLength;
     private ulong _counter;
 
-    [Params(64, 1420)]
+    [Params(64, 512, 1420)]
     public int PacketSize { get; set; }
 
     [GlobalSetup]

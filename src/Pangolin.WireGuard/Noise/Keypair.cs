@@ -7,8 +7,10 @@ namespace Pangolin.WireGuard.Noise;
 /// <summary>
 /// The transport keys of one session (whitepaper §5.4.5): a send and a receive key, the send counter, the replay
 /// filter of the receive direction and the indices both sides use to name it. ChaCha20-Poly1305 comes from the
-/// BCL (OpenSSL); an instance (an initialised cipher context) is not thread-safe, so each call borrows one from a
-/// small lock-free cache and gives it back, and as many threads as there are cores can work on one session at once.
+/// BCL (OpenSSL) for packets of 1 KiB and more — an instance (an initialised cipher context) is not thread-safe, so
+/// each call borrows one from a small lock-free cache and gives it back — and from libsodium for smaller ones, where
+/// OpenSSL's per-call set-up costs more than the cipher. Calls in flight hold the keys: Dispose waits for them
+/// before it zeroes the keys, so no packet is ever sealed with a wiped (all-zero, public) key.
 /// </summary>
 internal sealed class Keypair : IDisposable
 {
@@ -20,6 +22,11 @@ internal sealed class Keypair : IDisposable
     private int _disposed;
 
     private const int CacheSize = 8;
+
+    /// <summary>Below this many bytes libsodium is faster (TransportBenchmarks); from it OpenSSL.</summary>
+    private const int SmallPacket = 1024;
+
+    private int _users;
 
     public Keypair(object owner, ReadOnlySpan<byte> sendKey, ReadOnlySpan<byte> receiveKey, bool isInitiator, uint localIndex, uint remoteIndex, long createdTimestamp)
     {
@@ -59,14 +66,27 @@ internal sealed class Keypair : IDisposable
     {
         Span<byte> nonce = stackalloc byte[12];
         Nonce(counter, nonce);
-        var aead = Borrow(_senders, _sendKey);
+        Enter();
         try
         {
-            aead.Encrypt(nonce, plaintext, plaintext, tag);
+            if (plaintext.Length < SmallPacket)
+            {
+                Sodium.Encrypt(_sendKey, nonce, plaintext, tag);
+                return;
+            }
+            var aead = Borrow(_senders, _sendKey);
+            try
+            {
+                aead.Encrypt(nonce, plaintext, plaintext, tag);
+            }
+            finally
+            {
+                GiveBack(_senders, aead);
+            }
         }
         finally
         {
-            GiveBack(_senders, aead);
+            Exit();
         }
     }
 
@@ -75,25 +95,49 @@ internal sealed class Keypair : IDisposable
     {
         Span<byte> nonce = stackalloc byte[12];
         Nonce(counter, nonce);
-        var aead = Borrow(_receivers, _receiveKey);
+        Enter();
         try
         {
-            aead.Decrypt(nonce, ciphertext, tag, ciphertext);
-            return true;
-        }
-        catch (AuthenticationTagMismatchException)
-        {
-            return false;
+            if (ciphertext.Length < SmallPacket)
+            {
+                return Sodium.Decrypt(_receiveKey, nonce, ciphertext, tag);
+            }
+            var aead = Borrow(_receivers, _receiveKey);
+            try
+            {
+                aead.Decrypt(nonce, ciphertext, tag, ciphertext);
+                return true;
+            }
+            catch (AuthenticationTagMismatchException)
+            {
+                return false;
+            }
+            finally
+            {
+                GiveBack(_receivers, aead);
+            }
         }
         finally
         {
-            GiveBack(_receivers, aead);
+            Exit();
         }
     }
 
-    private ChaCha20Poly1305 Borrow(ChaCha20Poly1305?[] cache, byte[] key)
+    /// <summary>Marks a call in flight; refuses once disposed (Dekker-style with Dispose: one of the two sees the other).</summary>
+    private void Enter()
     {
-        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        Interlocked.Increment(ref _users);
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            Interlocked.Decrement(ref _users);
+            throw new ObjectDisposedException(nameof(Keypair));
+        }
+    }
+
+    private void Exit() => Interlocked.Decrement(ref _users);
+
+    private static ChaCha20Poly1305 Borrow(ChaCha20Poly1305?[] cache, byte[] key)
+    {
         for (var i = 0; i < cache.Length; i++)
         {
             if (Volatile.Read(ref cache[i]) is not null && Interlocked.Exchange(ref cache[i], null) is { } cached)
@@ -138,6 +182,8 @@ internal sealed class Keypair : IDisposable
         {
             return;
         }
+        // A call that entered before the flag was set finishes with the real keys (a few microseconds at most).
+        SpinWait.SpinUntil(() => Volatile.Read(ref _users) == 0);
         CryptographicOperations.ZeroMemory(_sendKey);
         CryptographicOperations.ZeroMemory(_receiveKey);
         for (var i = 0; i < CacheSize; i++)

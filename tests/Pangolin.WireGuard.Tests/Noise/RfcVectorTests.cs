@@ -302,6 +302,53 @@ public sealed class RfcVectorTests
         Assert.Equal(Lower(expectedTag), Lower(tag));
     }
 
+    // Keypair takes small packets to libsodium and large ones to OpenSSL: both must give the same bytes.
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(16)]
+    [InlineData(1008)]
+    [InlineData(1023)]
+    [InlineData(1024)]
+    [InlineData(1440)]
+    [InlineData(65519)]
+    public void Keypair_seals_and_opens_every_size_as_the_reference_does_on_both_sides_of_the_small_packet_threshold(int size)
+    {
+        using var sender = NewKeypair(Rfc8439Key, A5Key);
+        using var receiver = NewKeypair(A5Key, Rfc8439Key);
+        var plaintext = new byte[size];
+        new Random(size).NextBytes(plaintext);
+        var packet = plaintext.ToArray();
+        var tag = new byte[16];
+        sender.Encrypt(9, packet, tag);
+
+        var expected = new byte[size];
+        var expectedTag = new byte[16];
+        using var reference = new ChaCha20Poly1305(Rfc8439Key);
+        reference.Encrypt(Convert.FromHexString("000000000900000000000000"), plaintext, expected, expectedTag);
+        Assert.Equal(expected, packet);
+        Assert.Equal(expectedTag, tag);
+
+        var tampered = packet.ToArray();
+        if (size > 0)
+        {
+            tampered[size / 2] ^= 1;
+            Assert.False(receiver.Decrypt(9, tampered, tag));
+        }
+        Assert.True(receiver.Decrypt(9, packet, tag));
+        Assert.Equal(plaintext, packet);
+    }
+
+    [Fact]
+    public void A_disposed_keypair_refuses_to_seal_rather_than_use_a_wiped_key()
+    {
+        var keypair = NewKeypair(Rfc8439Key, A5Key);
+        keypair.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => keypair.Encrypt(0, new byte[64], new byte[16]));
+        Assert.Throws<ObjectDisposedException>(() => keypair.Encrypt(0, new byte[2000], new byte[16]));
+        Assert.Throws<ObjectDisposedException>(() => keypair.Decrypt(0, new byte[64], new byte[16]));
+    }
+
     [Fact]
     public void Keypair_Decrypt_opens_what_the_peers_Encrypt_sealed_and_refuses_it_under_another_counter()
     {
