@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Pangolin.Packets;
 using Pangolin.WireGuard.Net;
 using Pangolin.WireGuard.Tests.Infrastructure;
 

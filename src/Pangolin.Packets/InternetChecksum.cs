@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
-namespace Pangolin.WireGuard.Net;
+namespace Pangolin.Packets;
 
 /// <summary>
 /// The Internet checksum (RFC 1071): the ones' complement of the ones' complement sum of 16-bit words. Summed
