@@ -1,0 +1,170 @@
+using System.Buffers;
+using System.Net;
+using Pangolin.Netstack.Ip;
+using Pangolin.Netstack.Udp;
+
+namespace Pangolin.Netstack;
+
+/// <summary>Tuning and dependencies of a stack; the defaults suit a tunnel endpoint.</summary>
+public sealed class NetworkStackOptions
+{
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>IPv4 TTL and IPv6 hop limit of the packets the stack sends (Linux's default).</summary>
+    public byte HopLimit { get; init; } = 64;
+
+    /// <summary>Datagrams a UDP socket holds for a slow reader; beyond that new ones are dropped, as a kernel does.</summary>
+    public int UdpReceiveQueueLength { get; init; } = 256;
+}
+
+/// <summary>
+/// A userspace IPv4/IPv6 stack on one link: it answers pings, sends them, and carries UDP (and, on top of the same
+/// dispatch, TCP). The host hands every packet the link receives to <see cref="Receive"/> (from one thread); the
+/// stack sends through <see cref="INetworkLink.Send"/> from whichever thread acts (a socket's caller, a timer).
+/// Split by concern into NetworkStack.*.cs.
+/// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Naming", "CA1711", Justification = "A network protocol stack, not a LIFO collection: the name users of TCP/IP expect.")]
+public sealed partial class NetworkStack : IDisposable
+{
+    private readonly INetworkLink _link;
+    private readonly Lock _configLock = new();
+    private IpAddressBytes[] _addresses = [];
+    private int _identification;
+    private long _dropped;
+
+    public NetworkStack(INetworkLink link, NetworkStackOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        _link = link;
+        Options = options ?? new NetworkStackOptions();
+        _pingIdentifier = (ushort)Random.Shared.Next(1, ushort.MaxValue);
+    }
+
+    internal NetworkStackOptions Options { get; }
+
+    internal TimeProvider Time => Options.Time;
+
+    /// <summary>The link's MTU: the largest packet the stack sends.</summary>
+    public int Mtu => _link.Mtu;
+
+    /// <summary>Packets dropped on receipt: malformed, not for us, or for nothing listening.</summary>
+    public long DroppedPackets => Interlocked.Read(ref _dropped);
+
+    /// <summary>The stack's own addresses (the tunnel IPs it answers for).</summary>
+    public IReadOnlyList<IPAddress> Addresses => [.. Volatile.Read(ref _addresses).Select(a => a.ToIPAddress())];
+
+    public void AddAddress(IPAddress address)
+    {
+        var bytes = IpAddressBytes.From(address);
+        if (bytes.IsUnspecified)
+        {
+            throw new ArgumentException("The unspecified address cannot be the stack's.", nameof(address));
+        }
+        lock (_configLock)
+        {
+            if (!_addresses.Contains(bytes))
+            {
+                Volatile.Write(ref _addresses, [.. _addresses, bytes]);
+            }
+        }
+    }
+
+    public void RemoveAddress(IPAddress address)
+    {
+        var bytes = IpAddressBytes.From(address);
+        lock (_configLock)
+        {
+            Volatile.Write(ref _addresses, [.. _addresses.Where(a => a != bytes)]);
+        }
+    }
+
+    /// <summary>
+    /// Takes one IP packet from the link: checks it (RFC 791, RFC 8200, RFC 1122 §3.2.1), keeps it only when it is
+    /// addressed to one of the stack's addresses, and hands it to its transport.
+    /// </summary>
+    public void Receive(ReadOnlySpan<byte> packet)
+    {
+        if (!IpPacket.TryParse(packet, out var ip) || !IsLocal(ip.Destination) || IsLocal(ip.Source) && !ip.Source.SequenceEqual(ip.Destination))
+        {
+            Drop();
+            return;
+        }
+        if (ip.IsFragment)
+        {
+            // Reassembly comes with the fragment reassembler; until then a fragment is dropped like a kernel
+            // without memory for it would.
+            Drop();
+            return;
+        }
+        var handled = ip.Protocol switch
+        {
+            IpProtocol.Icmp when !ip.IsIPv6 => ReceiveIcmpV4(ip),
+            IpProtocol.IcmpV6 when ip.IsIPv6 => ReceiveIcmpV6(ip),
+            IpProtocol.Udp => ReceiveUdp(ip),
+            _ => false,
+        };
+        if (!handled)
+        {
+            Drop();
+        }
+    }
+
+    internal void Drop() => Interlocked.Increment(ref _dropped);
+
+    internal bool IsLocal(ReadOnlySpan<byte> address)
+    {
+        var candidate = IpAddressBytes.From(address);
+        foreach (var local in Volatile.Read(ref _addresses))
+        {
+            if (local == candidate)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>The source address for a packet to <paramref name="destination"/>: the stack's first address of that version.</summary>
+    internal bool TryChooseSource(IpAddressBytes destination, out IpAddressBytes source)
+    {
+        foreach (var local in Volatile.Read(ref _addresses))
+        {
+            if (local.IsIPv4 == destination.IsIPv4)
+            {
+                source = local;
+                return true;
+            }
+        }
+        source = default;
+        return false;
+    }
+
+    internal ushort NextIdentification() => (ushort)Interlocked.Increment(ref _identification);
+
+    /// <summary>
+    /// Sends a transport payload already written at <c>buffer[IpWriter.HeaderSize(..)..]</c>: writes the IP header in
+    /// front and hands the packet to the link.
+    /// </summary>
+    internal void SendIp(byte[] buffer, IpAddressBytes source, IpAddressBytes destination, byte protocol, int payloadLength)
+    {
+        Span<byte> src = stackalloc byte[16];
+        Span<byte> dst = stackalloc byte[16];
+        source.CopyTo(src);
+        destination.CopyTo(dst);
+        var headerSize = IpWriter.HeaderSize(!source.IsIPv4);
+        IpWriter.WriteHeader(buffer, src[..source.Length], dst[..destination.Length], protocol, payloadLength, Options.HopLimit, NextIdentification());
+        _link.Send(buffer.AsSpan(0, headerSize + payloadLength));
+    }
+
+    internal static byte[] RentPacket(int size) => ArrayPool<byte>.Shared.Rent(size);
+
+    internal static void ReturnPacket(byte[] buffer) => ArrayPool<byte>.Shared.Return(buffer);
+
+    public void Dispose()
+    {
+        CloseUdpSockets();
+        FailPendingPings();
+    }
+
+    internal void Unbind(UdpSocket socket) => UnbindUdp(socket);
+}
