@@ -10,7 +10,7 @@ namespace Pangolin.WireGuard.Tests.Device;
 public sealed class DeviceTests
 {
     private static byte[] Ping(string from, string to, int size = 64) =>
-        Packets.Ipv4Udp(from, to, Enumerable.Range(0, size).Select(i => (byte)i).ToArray());
+        TestPackets.Ipv4Udp(from, to, Enumerable.Range(0, size).Select(i => (byte)i).ToArray());
 
     [Fact]
     public async Task A_handshake_then_packets_flow_both_ways_unchanged()
@@ -20,7 +20,7 @@ public sealed class DeviceTests
         Assert.Equal(toB, pair.SendAToB(toB));
         var toA = Ping(DevicePair.AddressB, DevicePair.AddressA, 1000);
         Assert.Equal(toA, pair.SendBToA(toA));
-        var v6 = Packets.Ipv6Udp("fd00::1", "fd00::2", new byte[300]);
+        var v6 = TestPackets.Ipv6Udp("fd00::1", "fd00::2", new byte[300]);
         Assert.Equal(v6, pair.SendAToB(v6));
 
         Assert.Equal(1, pair.Count(Protocol.TypeInitiation));
@@ -40,7 +40,7 @@ public sealed class DeviceTests
         Assert.NotNull(pair.SendAToB(Ping(DevicePair.AddressA, DevicePair.AddressB)));
         for (var i = 0; i < 2000; i++)
         {
-            pair.TunA.Inject(Packets.Ipv4Udp(DevicePair.AddressA, DevicePair.AddressB, BitConverter.GetBytes(i)));
+            pair.TunA.Inject(TestPackets.Ipv4Udp(DevicePair.AddressA, DevicePair.AddressB, BitConverter.GetBytes(i)));
         }
         for (var i = 0; i < 2000; i++)
         {

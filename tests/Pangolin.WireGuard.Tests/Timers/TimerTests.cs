@@ -9,7 +9,7 @@ public sealed class TimerTests
 {
     private static readonly TimeSpan MaxJitter = TimeSpan.FromMilliseconds(Protocol.RekeyTimeoutJitterMaxMs);
 
-    private static byte[] Ping(string from, string to) => Packets.Ipv4Udp(from, to, new byte[32]);
+    private static byte[] Ping(string from, string to) => TestPackets.Ipv4Udp(from, to, new byte[32]);
 
     private static async Task<DevicePair> ConnectedAsync()
     {

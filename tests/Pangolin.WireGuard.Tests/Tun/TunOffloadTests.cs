@@ -39,7 +39,7 @@ public sealed class TunOffloadTests
             {
                 Assert.Equal(segment.Length, BinaryPrimitives.ReadUInt16BigEndian(segment.AsSpan(2)));
                 Assert.Equal(0x1234 + i, BinaryPrimitives.ReadUInt16BigEndian(segment.AsSpan(4)));
-                Assert.Equal(0, Packets.Checksum(segment.AsSpan(0, 20))); // a header with a valid checksum sums to all ones
+                Assert.Equal(0, TestPackets.Checksum(segment.AsSpan(0, 20))); // a header with a valid checksum sums to all ones
             }
             joined.AddRange(tcp[32..].ToArray());
         }
@@ -163,7 +163,7 @@ public sealed class TunOffloadTests
         Assert.Equal((65535 - 52) / 1400, end);
 
         // UDP never joins.
-        var udp = new[] { Packets.Ipv4Udp("10.0.0.1", "10.0.0.2", new byte[100]), Packets.Ipv4Udp("10.0.0.1", "10.0.0.2", new byte[100]) };
+        var udp = new[] { TestPackets.Ipv4Udp("10.0.0.1", "10.0.0.2", new byte[100]), TestPackets.Ipv4Udp("10.0.0.1", "10.0.0.2", new byte[100]) };
         Assert.Equal(1, Run(udp));
     }
 
@@ -256,7 +256,7 @@ public sealed class TunOffloadTests
             packet[9] = 6;
             IPAddress.Parse("100.89.210.1").TryWriteBytes(packet.AsSpan(12, 4), out _);
             IPAddress.Parse("100.89.210.2").TryWriteBytes(packet.AsSpan(16, 4), out _);
-            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(10), Packets.Checksum(packet.AsSpan(0, 20)));
+            BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(10), TestPackets.Checksum(packet.AsSpan(0, 20)));
         }
         var tcp = packet.AsSpan(ip);
         BinaryPrimitives.WriteUInt16BigEndian(tcp, 40000);
@@ -284,14 +284,14 @@ public sealed class TunOffloadTests
     {
         var ip = ipv6 ? 40 : 20;
         packet[ip + 16] = packet[ip + 17] = 0;
-        var sum = Fold((uint)(ushort)~PseudoHeaderChecksum(packet, ipv6) + (ushort)~Packets.Checksum(packet.AsSpan(ip)));
+        var sum = Fold((uint)(ushort)~PseudoHeaderChecksum(packet, ipv6) + (ushort)~TestPackets.Checksum(packet.AsSpan(ip)));
         BinaryPrimitives.WriteUInt16BigEndian(packet.AsSpan(ip + 16), (ushort)~sum);
     }
 
     private static bool TcpChecksumIsValid(byte[] packet, bool ipv6)
     {
         var ip = ipv6 ? 40 : 20;
-        var sum = (uint)(ushort)~PseudoHeaderChecksum(packet, ipv6) + (ushort)~Packets.Checksum(packet.AsSpan(ip));
+        var sum = (uint)(ushort)~PseudoHeaderChecksum(packet, ipv6) + (ushort)~TestPackets.Checksum(packet.AsSpan(ip));
         return Fold(sum) == 0xFFFF;
     }
 
@@ -304,7 +304,7 @@ public sealed class TunOffloadTests
         addresses.CopyTo(pseudo);
         BinaryPrimitives.WriteUInt16BigEndian(pseudo.AsSpan(addresses.Length), 6);
         BinaryPrimitives.WriteUInt16BigEndian(pseudo.AsSpan(addresses.Length + 2), (ushort)(packet.Length - ip));
-        return Packets.Checksum(pseudo);
+        return TestPackets.Checksum(pseudo);
     }
 
     private static ushort Fold(uint sum)

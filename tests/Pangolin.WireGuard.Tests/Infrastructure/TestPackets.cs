@@ -4,7 +4,7 @@ using System.Net;
 namespace Pangolin.WireGuard.Tests.Infrastructure;
 
 /// <summary>Builds IP packets for tests, with valid checksums.</summary>
-public static class Packets
+public static class TestPackets
 {
     public static byte[] Ipv4Udp(string source, string destination, ReadOnlySpan<byte> payload, ushort sourcePort = 1000, ushort destinationPort = 2000)
     {
