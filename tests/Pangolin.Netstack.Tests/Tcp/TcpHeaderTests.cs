@@ -253,4 +253,20 @@ public sealed class TcpHeaderTests
         var options = new TcpOptions { HasMss = true, Mss = 1 };
         Assert.Throws<ArgumentOutOfRangeException>(() => TcpHeader.Write(new byte[23], 1, 2, new(3), new(4), TcpFlags.Syn, 5, options));
     }
+
+    [Fact]
+    public void SACK_blocks_that_would_overflow_the_40_bytes_are_left_out()
+    {
+        var options = new TcpOptions { HasTimestamps = true, HasWindowScale = true, WindowScale = 1 };
+        for (uint i = 0; i < 4; i++)
+        {
+            options.AddSackBlock(new SackBlock(new(i * 100), new((i * 100) + 50)));
+        }
+        Assert.Equal(36, TcpHeader.OptionsLength(options));
+        var buffer = new byte[60];
+        var length = TcpHeader.Write(buffer, 1, 2, new(3), new(4), TcpFlags.Ack, 5, options);
+        Assert.Equal(56, length);
+        Assert.True(TcpSegmentView.TryParse(buffer.AsSpan(0, length), out var view));
+        Assert.Equal(2, view.Options.SackBlockCount);
+    }
 }
