@@ -2,7 +2,7 @@ namespace Pangolin.Netstack;
 
 /// <summary>
 /// Where the stack's outgoing IP packets go: the WireGuard device's in-memory channel, or a TUN device in tests. The
-/// host hands received packets to <see cref="NetworkStack.Receive"/>; the two sides meet only here, so the stack
+/// host hands received packets to <c>NetworkStack.Receive</c>; the two sides meet only here, so the stack
 /// knows neither WireGuard nor the host.
 /// </summary>
 public interface INetworkLink
