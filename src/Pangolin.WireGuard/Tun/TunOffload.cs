@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Pangolin.Packets;
-using Pangolin.WireGuard.Net;
 
 namespace Pangolin.WireGuard.Tun;
 
