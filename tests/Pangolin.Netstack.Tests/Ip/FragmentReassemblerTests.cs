@@ -466,9 +466,10 @@ public sealed class FragmentReassemblerTests
     {
         var data = Data(64);
         var reassembler = new FragmentReassembler(_time);
-        Assert.False(reassembler.TryAdd(FragmentV6(data.AsSpan(16), id: 84, offset: 16, more: false), out _));
+        Assert.False(reassembler.TryAdd(FragmentV6(data.AsSpan(16, 16), id: 84, offset: 16, more: false), out _));
 
-        Assert.False(reassembler.TryAdd(FragmentV6(data.AsSpan(16, 40), id: 84, offset: 16, more: false), out _));
+        // No overlap and no data past it: only the second total conflicts with the first.
+        Assert.False(reassembler.TryAdd(FragmentV6(data.AsSpan(32), id: 84, offset: 32, more: false), out _));
 
         Assert.Equal(1, reassembler.Dropped);
         Assert.Equal(0, reassembler.PendingCount);
