@@ -111,6 +111,37 @@ public sealed partial class NetworkStack
         }
     }
 
+    /// <summary>
+    /// Time exceeded, fragment reassembly (RFC 792 type 11 code 1 / RFC 4443 §3.3 code 1), for a datagram whose first
+    /// fragment came but not the rest: sent to its source, quoting that fragment as the rules allow.
+    /// </summary>
+    private void SendReassemblyTimeExceeded(ReadOnlySpan<byte> firstFragment)
+    {
+        if (!IpPacket.TryParse(firstFragment, out var ip))
+        {
+            return;
+        }
+        var headerSize = IpWriter.HeaderSize(ip.IsIPv6);
+        var quoted = ip.IsIPv6
+            ? Math.Min(ip.Packet.Length, MinimumIPv6Mtu - headerSize - 8)
+            : Math.Min(ip.Packet.Length, ip.HeaderLength + 8);
+        var buffer = RentPacket(headerSize + 8 + quoted);
+        try
+        {
+            var message = buffer.AsSpan(headerSize, 8 + quoted);
+            message[0] = (byte)(ip.IsIPv6 ? 3 : 11);
+            message[1] = 1;
+            message[2..8].Clear();
+            ip.Packet[..quoted].CopyTo(message[8..]);
+            WriteIcmpChecksum(message, ip.IsIPv6, ip.Destination, ip.Source);
+            SendIp(buffer, IpAddressBytes.From(ip.Destination), IpAddressBytes.From(ip.Source), ip.IsIPv6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, message.Length);
+        }
+        finally
+        {
+            ReturnPacket(buffer);
+        }
+    }
+
     private static void WriteIcmpChecksum(Span<byte> message, bool isIPv6, ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination)
     {
         message[2] = message[3] = 0;

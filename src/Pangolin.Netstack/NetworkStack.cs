@@ -28,6 +28,8 @@ public sealed partial class NetworkStack : IDisposable
 {
     private readonly INetworkLink _link;
     private readonly Lock _configLock = new();
+    private readonly FragmentReassembler _reassembler;
+    private readonly ITimer _expiry;
     private IpAddressBytes[] _addresses = [];
     private int _identification;
     private long _dropped;
@@ -38,6 +40,9 @@ public sealed partial class NetworkStack : IDisposable
         _link = link;
         Options = options ?? new NetworkStackOptions();
         _pingIdentifier = (ushort)Random.Shared.Next(1, ushort.MaxValue);
+        _reassembler = new FragmentReassembler(Options.Time, new FragmentReassemblerOptions { OnTimeExceeded = SendReassemblyTimeExceeded });
+        // Pending fragments give their memory back within a second of their timeout even when nothing else arrives.
+        _expiry = Options.Time.CreateTimer(static state => ((FragmentReassembler)state!).Expire(), _reassembler, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
 
     internal NetworkStackOptions Options { get; }
@@ -91,9 +96,21 @@ public sealed partial class NetworkStack : IDisposable
         }
         if (ip.IsFragment)
         {
-            // Reassembly comes with the fragment reassembler; until then a fragment is dropped like a kernel
-            // without memory for it would.
-            Drop();
+            // RFC 791 §3.2 / RFC 8200 §4.5: the whole datagram goes on once its last missing piece has come.
+            if (_reassembler.TryAdd(ip, out var complete))
+            {
+                if (complete is not null)
+                {
+                    using (complete)
+                    {
+                        Receive(complete.Packet);
+                    }
+                }
+            }
+            else
+            {
+                Drop();
+            }
             return;
         }
         var handled = ip.Protocol switch
@@ -162,6 +179,7 @@ public sealed partial class NetworkStack : IDisposable
 
     public void Dispose()
     {
+        _expiry.Dispose();
         CloseUdpSockets();
         FailPendingPings();
     }

@@ -84,6 +84,27 @@ public sealed class IcmpUdpKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Datagrams_the_kernel_fragments_arrive_whole(bool ipv6)
+    {
+        using var peer = KernelPeer.Create(mtu: 1280);
+        using var listener = peer.Stack.BindUdp(new IPEndPoint(IPAddress.IPv6Any, 6000));
+        using var kernel = NetNamespace.Run(peer.Namespace.Name, () =>
+            new Socket(ipv6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        foreach (var size in new[] { 1500, 4000, 65000 - 48 })
+        {
+            var payload = new byte[size];
+            new Random(size).NextBytes(payload);
+            await kernel.SendToAsync(payload, new IPEndPoint(ipv6 ? KernelPeer.StackV6 : KernelPeer.StackV4, 6000), TestContext.Current.CancellationToken);
+            var buffer = new byte[70000];
+            var received = await listener.ReceiveFromAsync(buffer, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
+            Assert.Equal(size, received.Length);
+            Assert.Equal(payload, buffer.AsSpan(0, received.Length).ToArray());
+        }
+    }
+
     [Fact]
     public async Task A_datagram_for_a_closed_port_is_refused_and_the_kernel_socket_learns_it()
     {
