@@ -118,6 +118,7 @@ public sealed partial class NetworkStack : IDisposable
             IpProtocol.Icmp when !ip.IsIPv6 => ReceiveIcmpV4(ip),
             IpProtocol.IcmpV6 when ip.IsIPv6 => ReceiveIcmpV6(ip),
             IpProtocol.Udp => ReceiveUdp(ip),
+            IpProtocol.Tcp => ReceiveTcp(ip),
             _ => false,
         };
         if (!handled)

@@ -41,6 +41,24 @@ public static class FuzzTargets
         yield return ("packet", "udp-v4", Ipv4(17, Udp(PeerV4, StackV4, 5353, "datagram"u8)));
         yield return ("packet", "udp-v6", Ipv6(17, Udp(PeerV6, StackV6, 5353, "datagram"u8)));
         yield return ("packet", "udp-closed-port-v4", Ipv4(17, Udp(PeerV4, StackV4, 9, "knock"u8)));
+        yield return ("packet", "tcp-syn-v4", Ipv4(6, TcpSyn(PeerV4, StackV4)));
+        yield return ("packet", "tcp-syn-v6", Ipv6(6, TcpSyn(PeerV6, StackV6)));
+    }
+
+    /// <summary>A SYN with Linux's options (MSS, SACK-permitted, timestamps, window scale).</summary>
+    private static byte[] TcpSyn(IPAddress source, IPAddress destination)
+    {
+        var segment = new byte[40];
+        BinaryPrimitives.WriteUInt16BigEndian(segment, 40000);
+        BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(2), 8080);
+        BinaryPrimitives.WriteUInt32BigEndian(segment.AsSpan(4), 0x01020304);
+        segment[12] = 10 << 4;
+        segment[13] = 0x02;
+        BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(14), 64240);
+        byte[] options = [2, 4, 0x05, 0x8C, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7];
+        options.CopyTo(segment, 20);
+        InternetChecksum.Write(segment.AsSpan(16, 2), InternetChecksum.Add(segment, InternetChecksum.PseudoHeader(source.GetAddressBytes(), destination.GetAddressBytes(), 6, segment.Length)));
+        return segment;
     }
 
     private static byte[] Icmp(byte type, ReadOnlySpan<byte> data, (IPAddress Source, IPAddress Destination)? v6)

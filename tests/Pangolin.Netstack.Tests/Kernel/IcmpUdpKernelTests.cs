@@ -122,6 +122,20 @@ public sealed class IcmpUdpKernelTests
         Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Connecting_to_a_port_nothing_listens_on_is_refused_by_a_reset(bool ipv6)
+    {
+        using var peer = KernelPeer.Create();
+        using var client = NetNamespace.Run(peer.Namespace.Name, () =>
+            new Socket(ipv6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        var error = await Assert.ThrowsAsync<SocketException>(async () =>
+            await client.ConnectAsync(new IPEndPoint(ipv6 ? KernelPeer.StackV6 : KernelPeer.StackV4, 8080), TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken));
+        Assert.Equal(SocketError.ConnectionRefused, error.SocketErrorCode);
+        Assert.True(peer.Stack.ResetsSent >= 1);
+    }
+
     [Fact]
     public void Binding_a_port_twice_or_an_address_the_stack_does_not_have_fails_like_a_socket()
     {
