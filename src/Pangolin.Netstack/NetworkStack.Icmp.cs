@@ -163,9 +163,9 @@ public sealed partial class NetworkStack
             throw new InvalidOperationException($"The stack has no {(target.IsIPv4 ? "IPv4" : "IPv6")} address to ping {destination} from.");
         }
         var headerSize = IpWriter.HeaderSize(!target.IsIPv4);
-        if (headerSize + 8 + payloadSize > Mtu)
+        if (8 + payloadSize > MaxPayload(!target.IsIPv4))
         {
-            throw new ArgumentOutOfRangeException(nameof(payloadSize), $"A {payloadSize}-byte ping does not fit the link's MTU of {Mtu}.");
+            throw new ArgumentOutOfRangeException(nameof(payloadSize), $"A {payloadSize}-byte ping does not fit in one IP datagram.");
         }
         var sequence = (ushort)Interlocked.Increment(ref _pingSequence);
         var pending = new PendingPing(Time.GetTimestamp());

@@ -47,8 +47,9 @@ public sealed partial class NetworkStack
             var length = TcpHeader.Write(reset, tcp.DestinationPort, tcp.SourcePort, sequence, acknowledgment, flags, 0, none);
             reset = reset[..length];
             TcpHeader.WriteChecksum(reset, InternetChecksum.PseudoHeader(ip.Destination, ip.Source, IpProtocol.Tcp, length));
-            SendIp(buffer, IpAddressBytes.From(ip.Destination), IpAddressBytes.From(ip.Source), IpProtocol.Tcp, length);
+            // Counted first: the peer may act on the reset before Send returns.
             Interlocked.Increment(ref _resetsSent);
+            SendIp(buffer, IpAddressBytes.From(ip.Destination), IpAddressBytes.From(ip.Source), IpProtocol.Tcp, length);
         }
         finally
         {

@@ -87,12 +87,12 @@ public sealed partial class NetworkStack
         return true;
     }
 
-    /// <summary>Writes the UDP header and checksum in front of a payload in place and sends the datagram.</summary>
+    /// <summary>Writes the UDP header and checksum in front of a payload and sends the datagram (fragmented when longer than the MTU).</summary>
     internal void SendUdp(IpAddressBytes source, int sourcePort, IpAddressBytes destination, int destinationPort, ReadOnlySpan<byte> payload)
     {
         var headerSize = IpWriter.HeaderSize(!destination.IsIPv4);
         var length = 8 + payload.Length;
-        if (headerSize + length > Mtu)
+        if (length > MaxPayload(!destination.IsIPv4))
         {
             throw new SocketException((int)SocketError.MessageSize);
         }

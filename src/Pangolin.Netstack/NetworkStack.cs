@@ -32,6 +32,7 @@ public sealed partial class NetworkStack : IDisposable
     private readonly ITimer _expiry;
     private IpAddressBytes[] _addresses = [];
     private int _identification;
+    private int _fragmentIdentification;
     private long _dropped;
 
     public NetworkStack(INetworkLink link, NetworkStackOptions? options = null)
@@ -170,8 +171,67 @@ public sealed partial class NetworkStack : IDisposable
         source.CopyTo(src);
         destination.CopyTo(dst);
         var headerSize = IpWriter.HeaderSize(!source.IsIPv4);
+        if (headerSize + payloadLength > Mtu)
+        {
+            SendFragmented(buffer, src[..source.Length], dst[..destination.Length], protocol, payloadLength);
+            return;
+        }
         IpWriter.WriteHeader(buffer, src[..source.Length], dst[..destination.Length], protocol, payloadLength, Options.HopLimit, NextIdentification());
         _link.Send(buffer.AsSpan(0, headerSize + payloadLength));
+    }
+
+    /// <summary>The most transport bytes one IP datagram carries (IPv4 total length, IPv6 payload length).</summary>
+    internal static int MaxPayload(bool isIPv6) => isIPv6 ? ushort.MaxValue : ushort.MaxValue - IpPacket.Ipv4HeaderSize;
+
+    /// <summary>
+    /// Cuts a datagram longer than the link's MTU into fragments (RFC 791 §3.2; RFC 8200 §4.5 with a Fragment
+    /// header), each carrying a multiple of 8 bytes but the last, under one identification.
+    /// </summary>
+    private void SendFragmented(byte[] buffer, ReadOnlySpan<byte> source, ReadOnlySpan<byte> destination, byte protocol, int payloadLength)
+    {
+        var isIPv6 = source.Length == 16;
+        var headerSize = IpWriter.HeaderSize(isIPv6);
+        var fragmentHeaderSize = isIPv6 ? 8 : 0;
+        var chunk = (Mtu - headerSize - fragmentHeaderSize) & ~7;
+        if (chunk < 8)
+        {
+            Drop();
+            return;
+        }
+        var identification = isIPv6 ? (uint)Interlocked.Increment(ref _fragmentIdentification) : NextIdentification();
+        var fragment = RentPacket(headerSize + fragmentHeaderSize + chunk);
+        try
+        {
+            for (var offset = 0; offset < payloadLength; offset += chunk)
+            {
+                var size = Math.Min(chunk, payloadLength - offset);
+                var more = offset + size < payloadLength;
+                var field = (ushort)(offset / 8);
+                if (isIPv6)
+                {
+                    IpWriter.WriteHeader(fragment, source, destination, IpProtocol.Fragment, fragmentHeaderSize + size, Options.HopLimit, 0);
+                    var header = fragment.AsSpan(headerSize, fragmentHeaderSize);
+                    header[0] = protocol;
+                    header[1] = 0;
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)((field << 3) | (more ? 1 : 0)));
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(header[4..], identification);
+                }
+                else
+                {
+                    IpWriter.WriteHeader(fragment, source, destination, protocol, size, Options.HopLimit, (ushort)identification);
+                    // Fragments go without DF (the datagram is being fragmented), with MF on all but the last.
+                    System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(fragment.AsSpan(6), (ushort)((more ? 0x2000 : 0) | field));
+                    fragment[10] = fragment[11] = 0;
+                    Pangolin.Packets.InternetChecksum.Write(fragment.AsSpan(10, 2), Pangolin.Packets.InternetChecksum.Add(fragment.AsSpan(0, headerSize)));
+                }
+                buffer.AsSpan(headerSize + offset, size).CopyTo(fragment.AsSpan(headerSize + fragmentHeaderSize));
+                _link.Send(fragment.AsSpan(0, headerSize + fragmentHeaderSize + size));
+            }
+        }
+        finally
+        {
+            ReturnPacket(fragment);
+        }
     }
 
     internal static byte[] RentPacket(int size) => ArrayPool<byte>.Shared.Rent(size);

@@ -63,7 +63,7 @@ public sealed class UdpSocket : IDisposable
         }
     }
 
-    /// <summary>Sends one datagram (it must fit the link's MTU with its headers: no fragmentation on send).</summary>
+    /// <summary>Sends one datagram; one longer than the link's MTU goes in fragments (at most 65,507 bytes over IPv4, 65,527 over IPv6).</summary>
     public void SendTo(ReadOnlySpan<byte> payload, IPEndPoint remote)
     {
         ArgumentNullException.ThrowIfNull(remote);

@@ -105,6 +105,45 @@ public sealed class IcmpUdpKernelTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Datagrams_longer_than_the_MTU_leave_in_fragments_the_kernel_puts_together(bool ipv6)
+    {
+        using var peer = KernelPeer.Create(mtu: 1280);
+        using var sender = peer.Stack.BindUdp(new IPEndPoint(IPAddress.IPv6Any, 0));
+        using var kernel = NetNamespace.Run(peer.Namespace.Name, () =>
+        {
+            var socket = new Socket(ipv6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            socket.Bind(new IPEndPoint(ipv6 ? KernelPeer.KernelV6 : KernelPeer.KernelV4, 6001));
+            return socket;
+        });
+        foreach (var size in new[] { 1300, 4000, ipv6 ? 65527 : 65507 })
+        {
+            var payload = new byte[size];
+            new Random(size).NextBytes(payload);
+            sender.SendTo(payload, new IPEndPoint(ipv6 ? KernelPeer.KernelV6 : KernelPeer.KernelV4, 6001));
+            var buffer = new byte[70000];
+            var length = await kernel.ReceiveAsync(buffer, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
+            Assert.Equal(size, length);
+            Assert.Equal(payload, buffer.AsSpan(0, length).ToArray());
+        }
+        Assert.Equal(SocketError.MessageSize, Assert.Throws<SocketException>(() =>
+            sender.SendTo(new byte[ipv6 ? 65528 : 65508], new IPEndPoint(ipv6 ? KernelPeer.KernelV6 : KernelPeer.KernelV4, 6001))).SocketErrorCode);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_ping_larger_than_the_MTU_is_reassembled_and_answered_in_fragments(bool ipv6)
+    {
+        using var peer = KernelPeer.Create(mtu: 1280);
+        var target = ipv6 ? KernelPeer.StackV6 : KernelPeer.StackV4;
+        var (code, output) = peer.Run("ping", "-n", "-c", "2", "-i", "0.2", "-W", "2", "-s", "5000", target.ToString());
+        Assert.True(code == 0, output);
+        Assert.Contains("2 received", output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_datagram_for_a_closed_port_is_refused_and_the_kernel_socket_learns_it()
     {
