@@ -106,7 +106,7 @@ internal sealed class ReceiveBuffer
                 return 0;
             }
             var alreadyReceived = ReceiveNext - sequence;
-            if (alreadyReceived >= payload.Length || window == 0)
+            if (alreadyReceived >= payload.Length)
             {
                 return 0;
             }

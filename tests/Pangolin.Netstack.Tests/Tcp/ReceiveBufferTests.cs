@@ -180,8 +180,9 @@ public sealed class ReceiveBufferTests
         var received = new List<byte>();
         var chunk = new byte[17];
         var next = 0;
-        while (received.Count < data.Length)
+        for (var rounds = 0; received.Count < data.Length; rounds++)
         {
+            Assert.True(rounds < 1000, "no progress"); // a bug must fail the test, not hang it
             // Out of order then in order, each time at a different ring position.
             var length = Math.Min(Math.Min(23, buffer.Window), data.Length - next);
             if (length > 10)
