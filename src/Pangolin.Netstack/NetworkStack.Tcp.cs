@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
 using Pangolin.Netstack.Ip;
 using Pangolin.Netstack.Tcp;
 using Pangolin.Packets;
@@ -7,7 +10,105 @@ namespace Pangolin.Netstack;
 /// <summary>TCP (RFC 9293): segments checked on receipt and handed to their connection, or reset.</summary>
 public sealed partial class NetworkStack
 {
+    private readonly ConcurrentDictionary<ConnectionKey, TcpConnection> _connections = new();
+    private readonly ConcurrentDictionary<int, Tcp.TcpListener> _listeners = new();
+    private int _nextEphemeralTcpPort = FirstEphemeralPort;
     private long _resetsSent;
+
+    /// <summary>Connections in the table (every state but CLOSED), for diagnostics and tests.</summary>
+    public int TcpConnectionCount => _connections.Count;
+
+    /// <summary>Listens for connections on a port (address as for <see cref="BindUdp"/>).</summary>
+    public Tcp.TcpListener ListenTcp(IPEndPoint local, int backlog = 128)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentOutOfRangeException.ThrowIfLessThan(local.Port, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
+        var address = IpAddressBytes.From(local.Address);
+        if (!address.IsUnspecified && !IsLocal(Bytes(address)))
+        {
+            throw new SocketException((int)SocketError.AddressNotAvailable);
+        }
+        var listener = new Tcp.TcpListener(this, local, backlog);
+        if (!_listeners.TryAdd(local.Port, listener))
+        {
+            throw new SocketException((int)SocketError.AddressAlreadyInUse);
+        }
+        return listener;
+    }
+
+    /// <summary>Opens a connection (an ephemeral local port, the stack's address of the remote's family).</summary>
+    public async Task<Stream> ConnectTcpAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        var destination = IpAddressBytes.From(remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address);
+        if (!TryChooseSource(destination, out var source))
+        {
+            throw new SocketException((int)SocketError.NetworkUnreachable);
+        }
+        for (var attempt = 0; attempt < 64; attempt++)
+        {
+            var port = (ushort)(FirstEphemeralPort + (int)((uint)Interlocked.Increment(ref _nextEphemeralTcpPort) % (65536 - FirstEphemeralPort)));
+            if (_listeners.ContainsKey(port))
+            {
+                continue;
+            }
+            var key = new ConnectionKey(source, port, destination, (ushort)remote.Port);
+            if (_connections.ContainsKey(key))
+            {
+                continue;
+            }
+            var connection = await TcpConnection.ConnectAsync(this, key, cancellationToken).ConfigureAwait(false);
+            return new TcpStream(connection);
+        }
+        throw new SocketException((int)SocketError.AddressAlreadyInUse);
+    }
+
+    internal bool AddConnection(TcpConnection connection) => _connections.TryAdd(connection.Key, connection);
+
+    internal void RemoveConnection(TcpConnection connection) =>
+        _connections.TryRemove(new KeyValuePair<ConnectionKey, TcpConnection>(connection.Key, connection));
+
+    internal void Unlisten(Tcp.TcpListener listener) =>
+        _listeners.TryRemove(new KeyValuePair<int, Tcp.TcpListener>(listener.LocalEndPoint.Port, listener));
+
+    /// <summary>Writes one segment (header, options, payload in up to two pieces from a ring) and sends it.</summary>
+    internal void SendTcp(ConnectionKey key, SequenceNumber sequence, SequenceNumber acknowledgment, TcpFlags flags, ushort window, in TcpOptions options, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadRest)
+    {
+        var headerSize = IpWriter.HeaderSize(!key.LocalAddress.IsIPv4);
+        var tcpHeader = TcpHeader.HeaderLength(options);
+        var length = tcpHeader + payload.Length + payloadRest.Length;
+        var buffer = RentPacket(headerSize + length);
+        try
+        {
+            var segment = buffer.AsSpan(headerSize, length);
+            TcpHeader.Write(segment, key.LocalPort, key.RemotePort, sequence, acknowledgment, flags, window, options);
+            payload.CopyTo(segment[tcpHeader..]);
+            payloadRest.CopyTo(segment[(tcpHeader + payload.Length)..]);
+            Span<byte> src = stackalloc byte[16];
+            Span<byte> dst = stackalloc byte[16];
+            key.LocalAddress.CopyTo(src);
+            key.RemoteAddress.CopyTo(dst);
+            TcpHeader.WriteChecksum(segment, InternetChecksum.PseudoHeader(src[..key.LocalAddress.Length], dst[..key.RemoteAddress.Length], IpProtocol.Tcp, length));
+            SendIp(buffer, key.LocalAddress, key.RemoteAddress, IpProtocol.Tcp, length);
+        }
+        finally
+        {
+            ReturnPacket(buffer);
+        }
+    }
+
+    private void CloseTcp()
+    {
+        foreach (var listener in _listeners.Values)
+        {
+            listener.Dispose();
+        }
+        foreach (var connection in _connections.Values)
+        {
+            connection.Abort(new ObjectDisposedException(nameof(NetworkStack)), sendReset: true);
+        }
+    }
 
     /// <summary>Resets sent for segments that belonged to no connection.</summary>
     public long ResetsSent => Interlocked.Read(ref _resetsSent);
@@ -19,7 +120,19 @@ public sealed partial class NetworkStack
         {
             return false;
         }
-        // No connection and no listener here yet: the CLOSED state's answer.
+        var key = new ConnectionKey(IpAddressBytes.From(ip.Destination), tcp.DestinationPort, IpAddressBytes.From(ip.Source), tcp.SourcePort);
+        if (_connections.TryGetValue(key, out var connection))
+        {
+            connection.OnSegment(tcp);
+            return true;
+        }
+        if ((tcp.Flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == TcpFlags.Syn
+            && _listeners.TryGetValue(tcp.DestinationPort, out var listener) && listener.Accepts(ip.IsIPv6, key.LocalAddress))
+        {
+            listener.OnSyn(key, tcp);
+            return true;
+        }
+        // No connection and no listener: the CLOSED state's answer.
         SendResetFor(ip, tcp);
         return true;
     }

@@ -15,6 +15,24 @@ public sealed class NetworkStackOptions
 
     /// <summary>Datagrams a UDP socket holds for a slow reader; beyond that new ones are dropped, as a kernel does.</summary>
     public int UdpReceiveQueueLength { get; init; } = 256;
+
+    /// <summary>Bytes written and not yet acknowledged a TCP connection holds; a writer waits beyond that.</summary>
+    public int TcpSendBufferSize { get; init; } = 1 << 20;
+
+    /// <summary>The largest TCP receive window a connection offers (its receive buffer).</summary>
+    public int TcpReceiveBufferSize { get; init; } = 1 << 20;
+
+    /// <summary>Turns Nagle's algorithm off (TCP_NODELAY) for every connection.</summary>
+    public bool TcpNoDelay { get; init; }
+
+    /// <summary>CUBIC (RFC 9438, Linux's default) or NewReno (RFC 5681, RFC 6582).</summary>
+    public TcpCongestionControl TcpCongestionControl { get; init; } = TcpCongestionControl.Cubic;
+}
+
+public enum TcpCongestionControl
+{
+    Cubic,
+    NewReno,
 }
 
 /// <summary>
@@ -241,6 +259,7 @@ public sealed partial class NetworkStack : IDisposable
     public void Dispose()
     {
         _expiry.Dispose();
+        CloseTcp();
         CloseUdpSockets();
         FailPendingPings();
     }

@@ -63,6 +63,19 @@ internal sealed class ReceiveBuffer
 
     public int Capacity => _ring.Length;
 
+    /// <summary>
+    /// Sets RCV.NXT on an empty buffer: an active opener learns the peer's initial sequence number only from its
+    /// SYN-ACK, after the buffer was made.
+    /// </summary>
+    public void Reset(SequenceNumber receiveNext)
+    {
+        if (_readable != 0 || _rangeCount != 0)
+        {
+            throw new InvalidOperationException("Only an empty receive buffer can be reset.");
+        }
+        ReceiveNext = receiveNext;
+    }
+
     public int MaxOutOfOrderRanges => _ranges.Length;
 
     /// <summary>RCV.NXT: the next sequence number expected (RFC 9293 §3.3.1).</summary>

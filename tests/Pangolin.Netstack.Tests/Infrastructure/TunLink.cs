@@ -35,8 +35,31 @@ public sealed class TunLink : INetworkLink, IDisposable
         _reader.Start();
     }
 
+    private static readonly string? TracePath = Environment.GetEnvironmentVariable("NETSTACK_TRACE");
+
+    private static void Trace(string direction, ReadOnlySpan<byte> packet)
+    {
+        if (TracePath is null || packet.Length < 20)
+        {
+            return;
+        }
+        var ip = (packet[0] >> 4) == 6 ? 40 : 20;
+        var protocol = ip == 40 ? packet[6] : packet[9];
+        var line = $"{direction} len={packet.Length} proto={protocol}";
+        if (protocol == 6 && packet.Length >= ip + 20)
+        {
+            var t = packet[ip..];
+            line += $" {System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t)}->{System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t[2..])} flags={t[13]:x2} seq={System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(t[4..])} ack={System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(t[8..])} win={System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t[14..])} data={packet.Length - ip - (t[12] >> 4) * 4}";
+        }
+        lock (TracePath)
+        {
+            File.AppendAllText(TracePath, line + "\n");
+        }
+    }
+
     public void Send(ReadOnlySpan<byte> packet)
     {
+        Trace("out", packet);
         lock (_writeLock)
         {
             packet.CopyTo(_writeBuffers[0].AsSpan(Offset));
@@ -63,6 +86,7 @@ public sealed class TunLink : INetworkLink, IDisposable
                 var count = _tun.Read(buffers, sizes, Offset);
                 for (var i = 0; i < count; i++)
                 {
+                    Trace("in ", buffers[i].AsSpan(Offset, sizes[i]));
                     _stack!.Receive(buffers[i].AsSpan(Offset, sizes[i]));
                 }
             }

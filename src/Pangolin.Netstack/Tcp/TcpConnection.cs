@@ -1,0 +1,344 @@
+using System.Net.Sockets;
+
+namespace Pangolin.Netstack.Tcp;
+
+/// <summary>
+/// One TCP connection (RFC 9293): its state machine, its send ring (what the application wrote and the peer has not
+/// acknowledged) and its receive buffer (with the out-of-order queue). Segments come in on the link's thread,
+/// application calls from anywhere and the timer from the thread pool: all of them under one lock.
+/// </summary>
+internal sealed partial class TcpConnection
+{
+    /// <summary>Linux's default window scale for a 4 MiB buffer; we advertise buffers up to 1 MiB, so 5 suffices.</summary>
+    private const byte OurWindowScale = 5;
+    private const int MaxSynRetries = 6;
+    private const int MaxRetransmissions = 15;
+    private static readonly TimeSpan DelayedAck = TimeSpan.FromMilliseconds(40);
+    private static readonly TimeSpan TimeWaitLength = TimeSpan.FromSeconds(60);
+
+    private readonly NetworkStack _stack;
+    private readonly Lock _lock = new();
+    private readonly byte[] _sendRing;
+    private readonly ReceiveBuffer _receive;
+    private readonly RetransmissionTimer _rto;
+    private readonly ICongestionControl _congestion;
+    private readonly ITimer _timer;
+    private readonly TcpListener? _listener;
+
+    private TcpState _state;
+    private readonly SequenceNumber _iss;
+    private SequenceNumber _sndUna;
+    private SequenceNumber _sndNxt;
+    private SequenceNumber _sndWl1;
+    private SequenceNumber _sndWl2;
+    private SequenceNumber _recover;
+    private long _sndWnd;
+    private byte _sendShift;
+    private byte _receiveShift;
+    private int _sendHead;
+    private int _sendBuffered;
+    private int _mss;
+    private bool _finQueued;
+    private bool _finSent;
+    private bool _finReceived;
+    private bool _sackPermitted;
+    private bool _timestamps;
+    private uint _tsRecent;
+    private int _retransmissions;
+    private int _segmentsSinceAck;
+    private long _ackDeadline = long.MaxValue;
+    private long _timeWaitDeadline = long.MaxValue;
+    private int _lastAdvertisedWindow;
+    private Exception? _error;
+    private TaskCompletionSource? _readWaiter;
+    private TaskCompletionSource? _writeWaiter;
+    private TaskCompletionSource? _established;
+
+    private TcpConnection(NetworkStack stack, ConnectionKey key, int sendBufferSize, int receiveBufferSize, SequenceNumber iss, SequenceNumber irsNext, TcpListener? listener)
+    {
+        _stack = stack;
+        Key = key;
+        _sendRing = new byte[sendBufferSize];
+        _receive = new ReceiveBuffer(receiveBufferSize, irsNext);
+        _rto = new RetransmissionTimer(RetransmissionTimerOptions.Default, stack.Time.TimestampFrequency);
+        _iss = iss;
+        _sndUna = iss;
+        _sndNxt = iss;
+        _listener = listener;
+        _mss = DefaultMss(stack, key);
+        _congestion = stack.Options.TcpCongestionControl == TcpCongestionControl.NewReno
+            ? new NewRenoCongestionControl(_mss, stack.Time.TimestampFrequency)
+            : new CubicCongestionControl(_mss, stack.Time.TimestampFrequency);
+        _timer = stack.Time.CreateTimer(static state => ((TcpConnection)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public ConnectionKey Key { get; }
+
+    internal TcpState State
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _state;
+            }
+        }
+    }
+
+    /// <summary>The MSS we offer and assume until the peer says otherwise: the link MTU less the IP and TCP headers.</summary>
+    private static int DefaultMss(NetworkStack stack, ConnectionKey key) =>
+        stack.Mtu - (key.LocalAddress.IsIPv4 ? 20 : 40) - TcpHeader.MinLength;
+
+    private int ReceiveWindow => Math.Min(_receive.Window, ushort.MaxValue << _receiveShift);
+
+    private SequenceNumber ReceiveNext => _receive.ReceiveNext + (_finReceived ? 1 : 0);
+
+    private static SequenceNumber NewIss() => new((uint)Random.Shared.NextInt64(0, uint.MaxValue + 1L));
+
+    // ------------------------------------------------------------------ opening
+
+    /// <summary>Active open (RFC 9293 §3.10.1): sends a SYN and waits for the handshake to complete.</summary>
+    public static async Task<TcpConnection> ConnectAsync(NetworkStack stack, ConnectionKey key, CancellationToken cancellationToken)
+    {
+        var connection = new TcpConnection(stack, key, stack.Options.TcpSendBufferSize, stack.Options.TcpReceiveBufferSize, NewIss(), default, listener: null);
+        var established = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (connection._lock)
+        {
+            connection._state = TcpState.SynSent;
+            connection._established = established;
+            if (!stack.AddConnection(connection))
+            {
+                throw new SocketException((int)SocketError.AddressAlreadyInUse);
+            }
+            connection.SendSyn();
+        }
+        try
+        {
+            await established.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            connection.Abort(new OperationCanceledException(cancellationToken), sendReset: true);
+            throw;
+        }
+    }
+
+    /// <summary>Passive open: a listener took a SYN; the connection answers with SYN-ACK and waits for the ACK.</summary>
+    public static TcpConnection FromSyn(NetworkStack stack, TcpListener listener, ConnectionKey key, in TcpSegmentView syn)
+    {
+        var connection = new TcpConnection(stack, key, stack.Options.TcpSendBufferSize, stack.Options.TcpReceiveBufferSize, NewIss(), syn.Sequence + 1, listener);
+        lock (connection._lock)
+        {
+            connection._state = TcpState.SynReceived;
+            connection.TakeSynOptions(syn);
+            connection._sndWnd = syn.Window; // never scaled in a SYN (RFC 7323 §2.2)
+            connection._sndWl1 = syn.Sequence;
+            connection.SendSyn();
+        }
+        return connection;
+    }
+
+    private void TakeSynOptions(in TcpSegmentView syn)
+    {
+        ref readonly var options = ref syn.Options;
+        if (options.HasMss)
+        {
+            _mss = Math.Min(_mss, Math.Max(64, (int)options.Mss));
+        }
+        else
+        {
+            _mss = Math.Min(_mss, Key.LocalAddress.IsIPv4 ? 536 : 1220); // RFC 9293 §3.7.1 defaults
+        }
+        if (options.HasWindowScale)
+        {
+            _sendShift = options.WindowScale;
+            _receiveShift = OurWindowScale;
+        }
+        _sackPermitted = options.SackPermitted;
+        if (options.HasTimestamps)
+        {
+            _timestamps = true;
+            _tsRecent = options.TimestampValue;
+            _mss -= 12; // every segment carries the timestamps option (RFC 7323 §3.2)
+        }
+    }
+
+    /// <summary>SYN (active) or SYN-ACK (passive), with the options Linux sends.</summary>
+    private void SendSyn()
+    {
+        var options = default(TcpOptions);
+        options.HasMss = true;
+        options.Mss = (ushort)DefaultMss(_stack, Key);
+        var isAck = _state == TcpState.SynReceived;
+        if (!isAck || _sendShift != 0 || _receiveShift != 0)
+        {
+            options.HasWindowScale = true;
+            options.WindowScale = OurWindowScale;
+        }
+        options.SackPermitted = !isAck || _sackPermitted;
+        if (!isAck || _timestamps)
+        {
+            options.HasTimestamps = true;
+            options.TimestampValue = Now32();
+            options.TimestampEcho = isAck ? _tsRecent : 0;
+        }
+        var window = (ushort)Math.Min(_receive.Window, ushort.MaxValue);
+        _stack.SendTcp(Key, _iss, isAck ? ReceiveNext : default, isAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn, window, options, [], []);
+        _sndNxt = _iss + 1;
+        _rto.Start(_stack.Time.GetTimestamp());
+        ArmTimer();
+    }
+
+    // ------------------------------------------------------------------ application side
+
+    public async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_lock)
+            {
+                if (_receive.Readable > 0)
+                {
+                    var read = _receive.Read(destination.Span);
+                    MaybeSendWindowUpdate();
+                    return read;
+                }
+                if (_finReceived || destination.Length == 0)
+                {
+                    return 0;
+                }
+                if (_error is not null)
+                {
+                    throw Wrap(_error);
+                }
+                _readWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _readWaiter.Task;
+            }
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    {
+        while (!source.IsEmpty)
+        {
+            Task wait;
+            lock (_lock)
+            {
+                if (_error is not null)
+                {
+                    throw Wrap(_error);
+                }
+                if (_finQueued || _state is not (TcpState.Established or TcpState.CloseWait))
+                {
+                    throw new IOException("The connection is closed for sending.", new SocketException((int)SocketError.Shutdown));
+                }
+                var room = _sendRing.Length - _sendBuffered;
+                if (room > 0)
+                {
+                    var count = Math.Min(room, source.Length);
+                    CopyIntoRing(source.Span[..count]);
+                    source = source[count..];
+                    TrySend();
+                    continue;
+                }
+                _writeWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _writeWaiter.Task;
+            }
+            // Back-pressure: the writer waits until the peer acknowledges and frees room.
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Half-close (RFC 9293 §3.6): a FIN after the data already written; reading goes on.</summary>
+    public void ShutdownSend()
+    {
+        lock (_lock)
+        {
+            if (_finQueued || _error is not null)
+            {
+                return;
+            }
+            _finQueued = true;
+            TrySend();
+        }
+    }
+
+    /// <summary>
+    /// Closes: a FIN after pending data — or a reset when unread data would be lost (RFC 2525 §2.17), as a kernel does.
+    /// </summary>
+    public void Close()
+    {
+        bool reset;
+        lock (_lock)
+        {
+            reset = _receive.Readable > 0 && _state is TcpState.Established or TcpState.CloseWait;
+        }
+        if (reset)
+        {
+            Abort(new SocketException((int)SocketError.ConnectionAborted), sendReset: true);
+            return;
+        }
+        ShutdownSend();
+    }
+
+    private void CopyIntoRing(ReadOnlySpan<byte> data)
+    {
+        var tail = (_sendHead + _sendBuffered) % _sendRing.Length;
+        var first = Math.Min(data.Length, _sendRing.Length - tail);
+        data[..first].CopyTo(_sendRing.AsSpan(tail));
+        data[first..].CopyTo(_sendRing);
+        _sendBuffered += data.Length;
+    }
+
+    private static Exception Wrap(Exception error) => error as IOException ?? new IOException(error.Message, error);
+
+    private void WakeReaders()
+    {
+        var waiter = _readWaiter;
+        _readWaiter = null;
+        waiter?.TrySetResult();
+    }
+
+    private void WakeWriters()
+    {
+        var waiter = _writeWaiter;
+        _writeWaiter = null;
+        waiter?.TrySetResult();
+    }
+
+    /// <summary>Ends the connection at once: waiters fail with <paramref name="error"/>; a reset tells the peer.</summary>
+    public void Abort(Exception error, bool sendReset)
+    {
+        lock (_lock)
+        {
+            if (_state == TcpState.Closed)
+            {
+                return;
+            }
+            if (sendReset && _state is not (TcpState.SynSent or TcpState.TimeWait))
+            {
+                _stack.SendTcp(Key, _sndNxt, default, TcpFlags.Rst, 0, default, [], []);
+            }
+            Terminate(error);
+        }
+    }
+
+    /// <summary>Caller holds the lock.</summary>
+    private void Terminate(Exception? error)
+    {
+        _state = TcpState.Closed;
+        _error ??= error ?? new SocketException((int)SocketError.Shutdown);
+        _rto.Stop();
+        _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _stack.RemoveConnection(this);
+        _established?.TrySetException(_error);
+        _listener?.Forget(this);
+        WakeReaders();
+        WakeWriters();
+    }
+
+    private uint Now32() => (uint)(_stack.Time.GetTimestamp() * 1000 / _stack.Time.TimestampFrequency);
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Pangolin.Netstack.Tests.Infrastructure;
+using Pangolin.WireGuard.Net;
+
+namespace Pangolin.Netstack.Tests.Kernel;
+
+/// <summary>
+/// TCP between the stack and the Linux kernel through a TUN in a namespace: the kernel as client of a stack
+/// listener and the stack as client of a kernel listener, transfers both ways with matching checksums, half-close.
+/// </summary>
+[Trait("Category", "Kernel")]
+public sealed class TcpKernelTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_kernel_connects_to_a_stack_listener_and_they_exchange_data_both_ways(bool ipv6)
+    {
+        using var peer = KernelPeer.Create();
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = peer.Stack.ListenTcp(new IPEndPoint(IPAddress.IPv6Any, 8080));
+        using var client = NetNamespace.Run(peer.Namespace.Name, () =>
+            new Socket(ipv6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        var connect = client.ConnectAsync(new IPEndPoint(ipv6 ? KernelPeer.StackV6 : KernelPeer.StackV4, 8080), ct).AsTask();
+        await using var server = await listener.AcceptAsync(ct).AsTask().WaitAsync(Deadline, ct);
+        await connect.WaitAsync(Deadline, ct);
+
+        // Kernel → stack: 20 MB, then the kernel half-closes; the stack reads to the end.
+        var upload = RandomNumberGenerator.GetBytes(20 << 20);
+        var sending = Task.Run(async () =>
+        {
+            await client.SendAsync(upload, ct);
+            client.Shutdown(SocketShutdown.Send);
+        }, ct);
+        var received = await ReadToEndAsync(server, ct).WaitAsync(Deadline, ct);
+        await sending.WaitAsync(Deadline, ct);
+        Assert.Equal(SHA256.HashData(upload), SHA256.HashData(received));
+
+        // Stack → kernel after the kernel's half-close: 20 MB back, then the stack closes.
+        var download = RandomNumberGenerator.GetBytes(20 << 20);
+        var reading = Task.Run(async () =>
+        {
+            using var all = new MemoryStream();
+            var buffer = new byte[65536];
+            int n;
+            while ((n = await client.ReceiveAsync(buffer, ct)) > 0)
+            {
+                all.Write(buffer, 0, n);
+            }
+            return all.ToArray();
+        }, ct);
+        await server.WriteAsync(download, ct).AsTask().WaitAsync(Deadline, ct);
+        await server.DisposeAsync();
+        var back = await reading.WaitAsync(Deadline, ct);
+        Assert.Equal(SHA256.HashData(download), SHA256.HashData(back));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task The_stack_connects_to_a_kernel_listener_and_they_exchange_data_both_ways(bool ipv6)
+    {
+        using var peer = KernelPeer.Create();
+        var ct = TestContext.Current.CancellationToken;
+        using var kernelListener = NetNamespace.Run(peer.Namespace.Name, () =>
+        {
+            var socket = new Socket(ipv6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(ipv6 ? KernelPeer.KernelV6 : KernelPeer.KernelV4, 9090));
+            socket.Listen();
+            return socket;
+        });
+        var accepting = kernelListener.AcceptAsync(ct).AsTask();
+        await using var stream = await peer.Stack.ConnectTcpAsync(new IPEndPoint(ipv6 ? KernelPeer.KernelV6 : KernelPeer.KernelV4, 9090), ct).WaitAsync(Deadline, ct);
+        using var kernel = await accepting.WaitAsync(Deadline, ct);
+
+        var upload = RandomNumberGenerator.GetBytes(20 << 20);
+        var reading = Task.Run(async () =>
+        {
+            using var all = new MemoryStream();
+            var buffer = new byte[65536];
+            int n;
+            while ((n = await kernel.ReceiveAsync(buffer, ct)) > 0)
+            {
+                all.Write(buffer, 0, n);
+            }
+            return all.ToArray();
+        }, ct);
+        await stream.WriteAsync(upload, ct).AsTask().WaitAsync(Deadline, ct);
+        ((Pangolin.Netstack.Tcp.TcpStream)stream).ShutdownSend();
+        var received = await reading.WaitAsync(Deadline, ct);
+        Assert.Equal(SHA256.HashData(upload), SHA256.HashData(received));
+
+        var download = RandomNumberGenerator.GetBytes(20 << 20);
+        var sending = Task.Run(async () =>
+        {
+            await kernel.SendAsync(download, ct);
+            kernel.Shutdown(SocketShutdown.Send);
+        }, ct);
+        var back = await ReadToEndAsync(stream, ct).WaitAsync(Deadline, ct);
+        await sending.WaitAsync(Deadline, ct);
+        Assert.Equal(SHA256.HashData(download), SHA256.HashData(back));
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Stream stream, CancellationToken ct)
+    {
+        using var all = new MemoryStream();
+        var buffer = new byte[65536];
+        int n;
+        while ((n = await stream.ReadAsync(buffer, ct)) > 0)
+        {
+            all.Write(buffer, 0, n);
+        }
+        return all.ToArray();
+    }
+}
