@@ -10,6 +10,9 @@ public interface INetworkLink
     /// <summary>The largest IP packet the link carries (1280 on tunnels is typical, 1420 on WireGuard's default).</summary>
     int Mtu { get; }
 
-    /// <summary>Sends one IP packet. The span is only valid during the call: copy it if it must outlive it.</summary>
+    /// <summary>
+    /// Sends one IP packet. The span is only valid during the call: copy it if it must outlive it. Called from several
+    /// threads, sometimes with a connection's lock held: it must not call back into the stack on the same thread.
+    /// </summary>
     void Send(ReadOnlySpan<byte> packet);
 }

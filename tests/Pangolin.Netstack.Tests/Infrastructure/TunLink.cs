@@ -26,6 +26,12 @@ public sealed class TunLink : INetworkLink, IDisposable
 
     public string Name { get; }
 
+    /// <summary>
+    /// Loss, duplication and reordering applied to both directions. The kernel here has no netem (sch_netem), so the
+    /// test link plays that part, seeded so that a failure can be replayed.
+    /// </summary>
+    public Impairment? Impair { get; set; }
+
     public int Mtu => _tun.Mtu;
 
     /// <summary>Starts delivering what the kernel sends to <paramref name="stack"/>.</summary>
@@ -62,16 +68,27 @@ public sealed class TunLink : INetworkLink, IDisposable
         Trace("out", packet);
         lock (_writeLock)
         {
-            packet.CopyTo(_writeBuffers[0].AsSpan(Offset));
-            _writeSizes[0] = packet.Length;
-            try
+            if (Impair is { } impair)
             {
-                _tun.Write(_writeBuffers, _writeSizes, Offset, 1);
+                impair.Apply(packet, WriteToTun, outgoing: true);
+                return;
             }
-            catch (ObjectDisposedException)
-            {
-                // the test is over
-            }
+            WriteToTun(packet);
+        }
+    }
+
+    /// <summary>Caller holds the write lock.</summary>
+    private void WriteToTun(ReadOnlySpan<byte> packet)
+    {
+        packet.CopyTo(_writeBuffers[0].AsSpan(Offset));
+        _writeSizes[0] = packet.Length;
+        try
+        {
+            _tun.Write(_writeBuffers, _writeSizes, Offset, 1);
+        }
+        catch (ObjectDisposedException)
+        {
+            // the test is over
         }
     }
 
@@ -87,7 +104,14 @@ public sealed class TunLink : INetworkLink, IDisposable
                 for (var i = 0; i < count; i++)
                 {
                     Trace("in ", buffers[i].AsSpan(Offset, sizes[i]));
-                    _stack!.Receive(buffers[i].AsSpan(Offset, sizes[i]));
+                    if (Impair is { } impair)
+                    {
+                        impair.Apply(buffers[i].AsSpan(Offset, sizes[i]), p => _stack!.Receive(p), outgoing: false);
+                    }
+                    else
+                    {
+                        _stack!.Receive(buffers[i].AsSpan(Offset, sizes[i]));
+                    }
                 }
             }
         }
@@ -106,3 +130,60 @@ public sealed class TunLink : INetworkLink, IDisposable
         }
     }
 }
+
+/// <summary>Seeded packet loss, duplication and reordering (one packet held back and sent after the next).</summary>
+public sealed class Impairment(int seed, double loss, double duplication, double reordering)
+{
+    private readonly Random _random = new(seed);
+    private readonly Lock _lock = new();
+    private byte[]? _heldOut;
+    private byte[]? _heldIn;
+
+    public long Dropped { get; private set; }
+
+    public long Duplicated { get; private set; }
+
+    public long Reordered { get; private set; }
+
+    public void Apply(ReadOnlySpan<byte> packet, ImpairedDelivery deliver, bool outgoing)
+    {
+        ArgumentNullException.ThrowIfNull(deliver);
+        byte[]? release;
+        bool duplicate;
+        // Decide under the lock, deliver outside it: delivery re-enters the stack, which takes its own locks.
+        lock (_lock)
+        {
+            var roll = _random.NextDouble();
+            if (roll < loss)
+            {
+                Dropped++;
+                return;
+            }
+            ref var held = ref outgoing ? ref _heldOut : ref _heldIn;
+            if (roll < loss + reordering && held is null)
+            {
+                held = packet.ToArray();
+                Reordered++;
+                return;
+            }
+            release = held;
+            held = null;
+            duplicate = roll > 1 - duplication;
+            if (duplicate)
+            {
+                Duplicated++;
+            }
+        }
+        deliver(packet);
+        if (duplicate)
+        {
+            deliver(packet);
+        }
+        if (release is not null)
+        {
+            deliver(release);
+        }
+    }
+}
+
+public delegate void ImpairedDelivery(ReadOnlySpan<byte> packet);

@@ -105,6 +105,55 @@ public sealed class TcpKernelTests
         Assert.Equal(SHA256.HashData(download), SHA256.HashData(back));
     }
 
+    [Theory]
+    [InlineData(1, 0.01, 0.01, 0.02)]
+    [InlineData(2, 0.03, 0.0, 0.0)]
+    [InlineData(3, 0.0, 0.05, 0.05)]
+    public async Task Transfers_both_ways_survive_loss_duplication_and_reordering(int seed, double loss, double duplication, double reordering)
+    {
+        using var peer = KernelPeer.Create();
+        var impairment = new Impairment(seed, loss, duplication, reordering);
+        peer.Link.Impair = impairment;
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = peer.Stack.ListenTcp(new IPEndPoint(IPAddress.Any, 8081));
+        using var client = NetNamespace.Run(peer.Namespace.Name, () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
+        var connect = client.ConnectAsync(new IPEndPoint(KernelPeer.StackV4, 8081), ct).AsTask();
+        await using var server = await listener.AcceptAsync(ct).AsTask().WaitAsync(Deadline, ct);
+        await connect.WaitAsync(Deadline, ct);
+
+        var upload = RandomNumberGenerator.GetBytes(4 << 20);
+        var download = RandomNumberGenerator.GetBytes(4 << 20);
+        var kernelSide = Task.Run(async () =>
+        {
+            var sending = Task.Run(async () =>
+            {
+                await client.SendAsync(upload, ct);
+                client.Shutdown(SocketShutdown.Send);
+            }, ct);
+            using var all = new MemoryStream();
+            var buffer = new byte[65536];
+            int n;
+            while ((n = await client.ReceiveAsync(buffer, ct)) > 0)
+            {
+                all.Write(buffer, 0, n);
+            }
+            await sending;
+            return all.ToArray();
+        }, ct);
+        var stackSending = Task.Run(async () =>
+        {
+            await server.WriteAsync(download, ct);
+            ((Pangolin.Netstack.Tcp.TcpStream)server).ShutdownSend();
+        }, ct);
+        var received = await ReadToEndAsync(server, ct).WaitAsync(Deadline, ct);
+        await stackSending.WaitAsync(Deadline, ct);
+        var back = await kernelSide.WaitAsync(Deadline, ct);
+
+        Assert.Equal(SHA256.HashData(upload), SHA256.HashData(received));
+        Assert.Equal(SHA256.HashData(download), SHA256.HashData(back));
+        Assert.True(impairment.Dropped + impairment.Duplicated + impairment.Reordered > 50, "the link was impaired");
+    }
+
     private static async Task<byte[]> ReadToEndAsync(Stream stream, CancellationToken ct)
     {
         using var all = new MemoryStream();
