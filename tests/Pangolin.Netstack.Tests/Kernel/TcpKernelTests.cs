@@ -105,6 +105,94 @@ public sealed class TcpKernelTests
         Assert.Equal(SHA256.HashData(download), SHA256.HashData(back));
     }
 
+    [Fact]
+    public async Task A_thousand_concurrent_kernel_connections_each_get_their_own_data_echoed()
+    {
+        using var peer = KernelPeer.Create();
+        var ct = TestContext.Current.CancellationToken;
+        const int Connections = 1000;
+        using var listener = peer.Stack.ListenTcp(new IPEndPoint(IPAddress.Any, 7), backlog: Connections);
+        var echoes = new List<Task>();
+        var accepting = Task.Run(async () =>
+        {
+            for (var i = 0; i < Connections; i++)
+            {
+                var connection = await listener.AcceptAsync(ct);
+                echoes.Add(Task.Run(async () =>
+                {
+                    await using (connection)
+                    {
+                        var buffer = new byte[4096];
+                        int n;
+                        while ((n = await connection.ReadAsync(buffer, ct)) > 0)
+                        {
+                            await connection.WriteAsync(buffer.AsMemory(0, n), ct);
+                        }
+                    }
+                }, ct));
+            }
+        }, ct);
+        var clients = NetNamespace.Run(peer.Namespace.Name, () =>
+            Enumerable.Range(0, Connections).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)).ToArray());
+        try
+        {
+            await Task.WhenAll(clients.Select(async (client, i) =>
+            {
+                await client.ConnectAsync(new IPEndPoint(KernelPeer.StackV4, 7), ct);
+                var message = System.Text.Encoding.ASCII.GetBytes($"connection {i} says hello " + new string('x', i % 700));
+                await client.SendAsync(message, ct);
+                client.Shutdown(SocketShutdown.Send);
+                using var all = new MemoryStream();
+                var buffer = new byte[2048];
+                int n;
+                while ((n = await client.ReceiveAsync(buffer, ct)) > 0)
+                {
+                    all.Write(buffer, 0, n);
+                }
+                Assert.Equal(message, all.ToArray());
+            })).WaitAsync(Deadline, ct);
+            await accepting.WaitAsync(Deadline, ct);
+            await Task.WhenAll(echoes).WaitAsync(Deadline, ct);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Curl_fetches_a_page_from_a_stack_listener()
+    {
+        using var peer = KernelPeer.Create();
+        var ct = TestContext.Current.CancellationToken;
+        using var listener = peer.Stack.ListenTcp(new IPEndPoint(IPAddress.Any, 80));
+        var body = string.Concat(Enumerable.Repeat("served by the userspace stack\n", 5000));
+        var serving = Task.Run(async () =>
+        {
+            await using var connection = await listener.AcceptAsync(ct);
+            var request = new byte[4096];
+            var length = 0;
+            while (!System.Text.Encoding.ASCII.GetString(request, 0, length).Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var n = await connection.ReadAsync(request.AsMemory(length), ct);
+                if (n == 0)
+                {
+                    return;
+                }
+                length += n;
+            }
+            var response = $"HTTP/1.1 200 OK\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
+            await connection.WriteAsync(System.Text.Encoding.ASCII.GetBytes(response), ct);
+        }, ct);
+        var (code, output) = await Task.Run(() => peer.Run("curl", "-sS", "--max-time", "20", $"http://{KernelPeer.StackV4}/"), ct);
+        await serving.WaitAsync(Deadline, ct);
+        Assert.True(code == 0, output);
+        Assert.Equal(body, output);
+    }
+
     [Theory]
     [InlineData(1, 0.01, 0.01, 0.02)]
     [InlineData(2, 0.03, 0.0, 0.0)]
