@@ -33,10 +33,21 @@ root.SetAction(async (parse, cancellationToken) =>
     using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true)
         .SetMinimumLevel(parse.GetValue(verbose) ? LogLevel.Debug : LogLevel.Information));
     var logger = loggerFactory.CreateLogger("gerbil");
+    var interfaceMtu = parse.GetValue(mtu);
+    if (interfaceMtu is < 68 or > 65535)
+    {
+        await Console.Error.WriteLineAsync($"gerbil: --mtu must be between 68 and 65535, not {interfaceMtu}");
+        return 2;
+    }
     LinuxTun tun;
     try
     {
-        tun = LinuxTun.Create(name, parse.GetValue(mtu));
+        tun = LinuxTun.Create(name, interfaceMtu);
+    }
+    catch (ArgumentException)
+    {
+        await Console.Error.WriteLineAsync($"gerbil: '{name}' is not a valid interface name (printable ASCII, no '/' or ':', at most 15 characters)");
+        return 2;
     }
     catch (IOException e)
     {

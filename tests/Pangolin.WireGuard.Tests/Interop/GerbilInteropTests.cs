@@ -55,4 +55,19 @@ public sealed class GerbilInteropTests
         Assert.Contains("interface", message, StringComparison.Ordinal);
         Assert.DoesNotContain(gerbil.Stdout, line => line.Length > 0);
     }
+
+    [Theory]
+    [InlineData("--interface bad/name --foreground", "interface name")]
+    [InlineData("--interface pwgbad0 --mtu 10", "--mtu")]
+    [InlineData("--interface pwgbad0 --mtu 70000", "--mtu")]
+    public async Task Gerbil_refuses_a_bad_name_or_MTU_with_one_line_and_creates_nothing(string arguments, string named)
+    {
+        await using var gerbil = GerbilProcess.Start(null, arguments.Split(' '));
+        var exitCode = await gerbil.WaitForExitAsync(Within);
+
+        Assert.Equal(2, exitCode);
+        var message = Assert.Single(gerbil.Stderr, line => line.Length > 0);
+        Assert.Contains(named, message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists("/sys/class/net/pwgbad0"), "no interface was left behind");
+    }
 }
