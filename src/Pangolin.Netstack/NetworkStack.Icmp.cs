@@ -85,42 +85,29 @@ public sealed partial class NetworkStack
     }
 
     /// <summary>
-    /// Port unreachable (RFC 1122 §3.2.2.1 / RFC 4443 §3.1 code 4) for a datagram nothing listens for: the original
-    /// IP header and the first bytes of its payload, as much as the rules allow.
+    /// Port unreachable (RFC 1122 §3.2.2.1 / RFC 4443 §3.1 code 4) for a datagram nothing listens for.
     /// </summary>
-    internal void SendPortUnreachable(in IpPacket ip)
+    internal void SendPortUnreachable(in IpPacket ip) =>
+        SendIcmpError(ip, ip.IsIPv6 ? DestinationUnreachableV6 : DestinationUnreachableV4, (byte)(ip.IsIPv6 ? 4 : 3));
+
+    /// <summary>
+    /// Time exceeded, fragment reassembly (RFC 792 type 11 code 1 / RFC 4443 §3.3 code 1), for a datagram whose first
+    /// fragment came but not the rest.
+    /// </summary>
+    private void SendReassemblyTimeExceeded(ReadOnlySpan<byte> firstFragment)
     {
-        var headerSize = IpWriter.HeaderSize(ip.IsIPv6);
-        var quoted = ip.IsIPv6
-            ? Math.Min(ip.Packet.Length, MinimumIPv6Mtu - headerSize - 8)
-            : Math.Min(ip.Packet.Length, ip.HeaderLength + 8);
-        var buffer = RentPacket(headerSize + 8 + quoted);
-        try
+        if (IpPacket.TryParse(firstFragment, out var ip))
         {
-            var message = buffer.AsSpan(headerSize, 8 + quoted);
-            message[0] = ip.IsIPv6 ? DestinationUnreachableV6 : DestinationUnreachableV4;
-            message[1] = (byte)(ip.IsIPv6 ? 4 : 3);
-            message[2..8].Clear();
-            ip.Packet[..quoted].CopyTo(message[8..]);
-            WriteIcmpChecksum(message, ip.IsIPv6, ip.Destination, ip.Source);
-            SendIp(buffer, IpAddressBytes.From(ip.Destination), IpAddressBytes.From(ip.Source), ip.IsIPv6 ? IpProtocol.IcmpV6 : IpProtocol.Icmp, message.Length);
-        }
-        finally
-        {
-            ReturnPacket(buffer);
+            SendIcmpError(ip, (byte)(ip.IsIPv6 ? 3 : 11), 1);
         }
     }
 
     /// <summary>
-    /// Time exceeded, fragment reassembly (RFC 792 type 11 code 1 / RFC 4443 §3.3 code 1), for a datagram whose first
-    /// fragment came but not the rest: sent to its source, quoting that fragment as the rules allow.
+    /// An ICMP error to the offending packet's source, quoting it as the rules allow: the IP header and 8 bytes of
+    /// payload for IPv4 (RFC 792), as much as fits in the minimum IPv6 MTU for IPv6 (RFC 4443 §2.4(c)).
     /// </summary>
-    private void SendReassemblyTimeExceeded(ReadOnlySpan<byte> firstFragment)
+    private void SendIcmpError(in IpPacket ip, byte type, byte code)
     {
-        if (!IpPacket.TryParse(firstFragment, out var ip))
-        {
-            return;
-        }
         var headerSize = IpWriter.HeaderSize(ip.IsIPv6);
         var quoted = ip.IsIPv6
             ? Math.Min(ip.Packet.Length, MinimumIPv6Mtu - headerSize - 8)
@@ -129,8 +116,8 @@ public sealed partial class NetworkStack
         try
         {
             var message = buffer.AsSpan(headerSize, 8 + quoted);
-            message[0] = (byte)(ip.IsIPv6 ? 3 : 11);
-            message[1] = 1;
+            message[0] = type;
+            message[1] = code;
             message[2..8].Clear();
             ip.Packet[..quoted].CopyTo(message[8..]);
             WriteIcmpChecksum(message, ip.IsIPv6, ip.Destination, ip.Source);

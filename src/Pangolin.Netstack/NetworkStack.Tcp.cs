@@ -25,7 +25,7 @@ public sealed partial class NetworkStack
         ArgumentOutOfRangeException.ThrowIfLessThan(local.Port, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
         var address = IpAddressBytes.From(local.Address);
-        if (!address.IsUnspecified && !IsLocal(Bytes(address)))
+        if (!address.IsUnspecified && !IsLocal(address))
         {
             throw new SocketException((int)SocketError.AddressNotAvailable);
         }

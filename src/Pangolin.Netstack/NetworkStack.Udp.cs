@@ -26,7 +26,7 @@ public sealed partial class NetworkStack
     {
         ArgumentNullException.ThrowIfNull(local);
         var address = IpAddressBytes.From(local.Address);
-        if (!address.IsUnspecified && !IsLocal(Bytes(address)))
+        if (!address.IsUnspecified && !IsLocal(address))
         {
             throw new SocketException((int)SocketError.AddressNotAvailable);
         }
@@ -49,13 +49,6 @@ public sealed partial class NetworkStack
             }
         }
         throw new SocketException((int)SocketError.AddressAlreadyInUse);
-    }
-
-    private static byte[] Bytes(IpAddressBytes address)
-    {
-        var bytes = new byte[address.Length];
-        address.CopyTo(bytes);
-        return bytes;
     }
 
     private bool ReceiveUdp(in IpPacket ip)

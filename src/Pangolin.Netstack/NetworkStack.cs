@@ -148,9 +148,10 @@ public sealed partial class NetworkStack : IDisposable
 
     internal void Drop() => Interlocked.Increment(ref _dropped);
 
-    internal bool IsLocal(ReadOnlySpan<byte> address)
+    internal bool IsLocal(ReadOnlySpan<byte> address) => IsLocal(IpAddressBytes.From(address));
+
+    internal bool IsLocal(IpAddressBytes candidate)
     {
-        var candidate = IpAddressBytes.From(address);
         foreach (var local in Volatile.Read(ref _addresses))
         {
             if (local == candidate)

@@ -187,10 +187,7 @@ internal static class TunOffload
                 tcp[13] &= unchecked((byte)~TcpCwr);
             }
             tcp.Slice(16, 2).Clear();
-            var sum = _ipv4
-                ? InternetChecksum.PseudoHeader(segment.Slice(12, 4), segment.Slice(16, 4), ProtocolTcp, tcp.Length)
-                : InternetChecksum.PseudoHeader(segment.Slice(8, 16), segment.Slice(24, 16), ProtocolTcp, tcp.Length);
-            InternetChecksum.Write(tcp.Slice(16, 2), InternetChecksum.Add(tcp, sum));
+            InternetChecksum.Write(tcp.Slice(16, 2), InternetChecksum.Add(tcp, TcpPseudoHeader(segment, _ipv4, tcp.Length)));
             return length;
         }
     }
@@ -308,12 +305,14 @@ internal static class TunOffload
         public bool HasValidChecksum()
         {
             var tcp = Packet[TransportOffset..];
-            var sum = IsIPv4
-                ? InternetChecksum.PseudoHeader(Packet.Slice(12, 4), Packet.Slice(16, 4), ProtocolTcp, tcp.Length)
-                : InternetChecksum.PseudoHeader(Packet.Slice(8, 16), Packet.Slice(24, 16), ProtocolTcp, tcp.Length);
-            return InternetChecksum.IsValid(InternetChecksum.Add(tcp, sum));
+            return InternetChecksum.IsValid(InternetChecksum.Add(tcp, TcpPseudoHeader(Packet, IsIPv4, tcp.Length)));
         }
     }
+
+    /// <summary>The TCP pseudo-header sum of an IPv4 or IPv6 packet (RFC 9293 §3.1, RFC 8200 §8.1).</summary>
+    private static ulong TcpPseudoHeader(ReadOnlySpan<byte> packet, bool ipv4, int tcpLength) => ipv4
+        ? InternetChecksum.PseudoHeader(packet.Slice(12, 4), packet.Slice(16, 4), ProtocolTcp, tcpLength)
+        : InternetChecksum.PseudoHeader(packet.Slice(8, 16), packet.Slice(24, 16), ProtocolTcp, tcpLength);
 
     /// <summary>
     /// The run of packets from <paramref name="first"/> that can be written as one super-packet: consecutive
@@ -404,10 +403,7 @@ internal static class TunOffload
         {
             tcp[13] |= TcpPsh;
         }
-        var pseudo = ipv4
-            ? InternetChecksum.PseudoHeader(packet.Slice(12, 4), packet.Slice(16, 4), ProtocolTcp, tcp.Length)
-            : InternetChecksum.PseudoHeader(packet.Slice(8, 16), packet.Slice(24, 16), ProtocolTcp, tcp.Length);
-        InternetChecksum.WritePartial(tcp.Slice(16, 2), pseudo);
+        InternetChecksum.WritePartial(tcp.Slice(16, 2), TcpPseudoHeader(packet, ipv4, tcp.Length));
         new VirtioHeader
         {
             Flags = NeedsChecksum,

@@ -41,7 +41,9 @@ public sealed class TunLink : INetworkLink, IDisposable
         _reader.Start();
     }
 
+    /// <summary>NETSTACK_TRACE=/path/file logs one line per packet each way (for debugging a hung test).</summary>
     private static readonly string? TracePath = Environment.GetEnvironmentVariable("NETSTACK_TRACE");
+    private static readonly Lock TraceLock = new();
 
     private static void Trace(string direction, ReadOnlySpan<byte> packet)
     {
@@ -57,7 +59,7 @@ public sealed class TunLink : INetworkLink, IDisposable
             var t = packet[ip..];
             line += $" {System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t)}->{System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t[2..])} flags={t[13]:x2} seq={System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(t[4..])} ack={System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(t[8..])} win={System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(t[14..])} data={packet.Length - ip - (t[12] >> 4) * 4}";
         }
-        lock (TracePath)
+        lock (TraceLock)
         {
             File.AppendAllText(TracePath, line + "\n");
         }
