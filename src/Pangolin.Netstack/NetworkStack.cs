@@ -25,8 +25,41 @@ public sealed class NetworkStackOptions
     /// <summary>Turns Nagle's algorithm off (TCP_NODELAY) for every connection.</summary>
     public bool TcpNoDelay { get; init; }
 
+    /// <summary>
+    /// Keepalive for every new connection (each can change its own through <see cref="Tcp.TcpStream.KeepAlive"/>);
+    /// null, the default as in a kernel, sends none.
+    /// </summary>
+    public TcpKeepAlive? TcpKeepAlive { get; init; }
+
     /// <summary>CUBIC (RFC 9438, Linux's default) or NewReno (RFC 5681, RFC 6582).</summary>
     public TcpCongestionControl TcpCongestionControl { get; init; } = TcpCongestionControl.Cubic;
+}
+
+/// <summary>
+/// Keepalive settings (RFC 1122 §4.2.3.6; Linux's TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT): after
+/// <see cref="Idle"/> without a segment from the peer, a probe every <see cref="Interval"/>; after
+/// <see cref="Probes"/> unanswered the connection fails with a timeout.
+/// </summary>
+public sealed record TcpKeepAlive
+{
+    public TcpKeepAlive(TimeSpan idle, TimeSpan interval, int probes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(idle, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(interval, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(probes, 1);
+        Idle = idle;
+        Interval = interval;
+        Probes = probes;
+    }
+
+    public TimeSpan Idle { get; }
+
+    public TimeSpan Interval { get; }
+
+    public int Probes { get; }
+
+    /// <summary>Linux's defaults: two hours, 75 s, 9 probes.</summary>
+    public static TcpKeepAlive Default { get; } = new(TimeSpan.FromHours(2), TimeSpan.FromSeconds(75), 9);
 }
 
 public enum TcpCongestionControl

@@ -28,8 +28,12 @@ internal interface ICongestionControl
     /// </summary>
     bool OnDuplicateAck();
 
-    /// <summary>Fast retransmit happened: reduce (RFC 5681 §3.2 steps 2-3, RFC 9438 §4.6) and enter fast recovery.</summary>
-    void OnEnterRecovery(int flightSize, long now);
+    /// <summary>
+    /// Fast retransmit happened: reduce (RFC 5681 §3.2 steps 2-3, RFC 9438 §4.6) and enter fast recovery. With
+    /// <paramref name="sackBased"/> the connection counts what is in flight itself (RFC 6675's pipe): cwnd becomes
+    /// ssthresh and stays there until recovery ends, without NewReno's inflation and deflation.
+    /// </summary>
+    void OnEnterRecovery(int flightSize, long now, bool sackBased = false);
 
     /// <summary>A full ACK (one covering the recovery point) arrived; <paramref name="flightSize"/> is after it.</summary>
     void OnExitRecovery(int flightSize);
@@ -48,6 +52,7 @@ internal abstract class CongestionControlBase : ICongestionControl
     public const int DuplicateAckThreshold = 3;
 
     private int _duplicateAcks;
+    private bool _sackBased;
 
     protected CongestionControlBase(int smss, long timestampFrequency)
     {
@@ -79,6 +84,10 @@ internal abstract class CongestionControlBase : ICongestionControl
         ArgumentOutOfRangeException.ThrowIfNegative(bytesAcked);
         _duplicateAcks = 0;
         InTimeoutEpisode = false;
+        if (InRecovery && _sackBased)
+        {
+            return; // RFC 6675 §5: cwnd stays at ssthresh; the pipe estimate paces the sending
+        }
         if (InRecovery)
         {
             // RFC 6582 §3.2 step 5: deflate by the amount acknowledged, add back one SMSS if at least that much was
@@ -115,6 +124,10 @@ internal abstract class CongestionControlBase : ICongestionControl
     {
         if (InRecovery)
         {
+            if (_sackBased)
+            {
+                return false; // the pipe estimate already counts what the SACKs say has left the network
+            }
             // RFC 5681 §3.2 step 4: each further dupack means a segment left the network.
             CongestionWindow = (int)Math.Min((long)CongestionWindow + Smss, int.MaxValue);
             return false;
@@ -122,11 +135,13 @@ internal abstract class CongestionControlBase : ICongestionControl
         return ++_duplicateAcks == DuplicateAckThreshold;
     }
 
-    public void OnEnterRecovery(int flightSize, long now)
+    public void OnEnterRecovery(int flightSize, long now, bool sackBased = false)
     {
         SlowStartThreshold = Math.Max(ReducedThreshold(flightSize, now), 2 * Smss);
-        // RFC 5681 §3.2 step 3: inflate by the three segments the dupacks say have left the network.
-        CongestionWindow = SlowStartThreshold + (DuplicateAckThreshold * Smss);
+        _sackBased = sackBased;
+        // RFC 5681 §3.2 step 3: inflate by the three segments the dupacks say have left the network — unless the
+        // pipe estimate counts them (RFC 6675 §5 step 4.2: cwnd = ssthresh).
+        CongestionWindow = SlowStartThreshold + (sackBased ? 0 : DuplicateAckThreshold * Smss);
         InRecovery = true;
         _duplicateAcks = 0;
     }

@@ -55,6 +55,7 @@ internal sealed partial class TcpConnection
         _sndWl1 = segment.Sequence;
         _sndWl2 = segment.Acknowledgment;
         _state = TcpState.Established;
+        _lastReceived = _stack.Time.GetTimestamp();
         _rto.Stop();
         _retransmissions = 0;
         SendAck();
@@ -75,6 +76,8 @@ internal sealed partial class TcpConnection
             }
             return;
         }
+        _lastReceived = now;
+        _keepAliveProbes = 0;
         // 2. Reset: exact match ends the connection; otherwise a challenge ACK (RFC 5961 §3.2).
         if ((flags & TcpFlags.Rst) != 0)
         {
@@ -209,43 +212,67 @@ internal sealed partial class TcpConnection
     private bool ProcessAck(in TcpSegmentView segment, long now)
     {
         var ack = segment.Acknowledgment;
-        if (ack > _sndNxt)
+        if (ack > _sndMax)
         {
             SendAck(); // acknowledges something not yet sent
             return false;
         }
-        if (ack > _sndUna)
+        // Any acceptable ACK shows the peer alive: zero-window probing goes on without limit (RFC 9293 §3.8.6.1).
+        _persistProbes = 0;
+        var advanced = ack > _sndUna;
+        var dataAcked = 0;
+        var finAcked = false;
+        if (advanced)
         {
             var acked = ack - _sndUna;
-            var finAcked = _finSent && ack == _sndNxt;
-            var dataAcked = Math.Min(acked - (finAcked ? 1 : 0), _sendBuffered);
+            finAcked = _finSent && acked > _sendBuffered;
+            dataAcked = Math.Min(acked, _sendBuffered);
             _sendHead = (_sendHead + dataAcked) % _sendRing.Length;
             _sendBuffered -= dataAcked;
             _sndUna = ack;
-            _retransmissions = 0;
-            if (_timestamps && segment.Options.HasTimestamps && segment.Options.TimestampEcho != 0)
+            if (_sndNxt < ack)
             {
-                var rtt = TimeSpan.FromMilliseconds(unchecked(Now32() - segment.Options.TimestampEcho));
-                _rto.AddSample(rtt);
+                _sndNxt = ack; // after a timeout's go-back-N, the peer may acknowledge what we have not resent yet
             }
+            _retransmissions = 0;
+            _scoreboard?.OnCumulativeAck(ack);
+            TakeRttSample(segment, ack, now);
             _rto.ResetBackoff();
+        }
+        var newSack = false;
+        if (_scoreboard is not null)
+        {
+            foreach (var block in segment.Options.SackBlocks)
+            {
+                newSack |= _scoreboard.Add(block, _sndUna, _sndMax);
+            }
+        }
+        if (advanced)
+        {
             if (_congestion.InRecovery)
             {
                 if (ack >= _recover)
                 {
-                    _congestion.OnExitRecovery(_sndNxt - _sndUna);
+                    _congestion.OnExitRecovery(_sndMax - _sndUna);
                 }
                 else
                 {
                     _congestion.OnAck(dataAcked, now, _rto.SmoothedRtt);
-                    RetransmitFirst(); // a partial ACK: the next hole goes at once (RFC 6582 §3.2)
+                    if (_scoreboard is null)
+                    {
+                        RetransmitFirst(); // a partial ACK: the next hole goes at once (RFC 6582 §3.2)
+                    }
+                    else if (_highRxt < _sndUna)
+                    {
+                        _highRxt = _sndUna;
+                    }
                 }
             }
             else
             {
                 _congestion.OnAck(dataAcked, now, _rto.SmoothedRtt);
             }
-            if (_sndUna == _sndNxt)
+            if (_sndUna == _sndMax)
             {
                 _rto.Stop();
             }
@@ -279,16 +306,20 @@ internal sealed partial class TcpConnection
                 }
             }
         }
-        else if (ack == _sndUna && segment.Payload.IsEmpty && _sndNxt != _sndUna
-            && ((long)segment.Window << _sendShift) == _sndWnd && (segment.Flags & TcpFlags.Fin) == 0)
+        else if (ack == _sndUna && segment.Payload.IsEmpty && _sndMax != _sndUna
+            && (((long)segment.Window << _sendShift) == _sndWnd || newSack) && (segment.Flags & TcpFlags.Fin) == 0)
         {
-            // A duplicate ACK (RFC 5681 §2): the third starts fast retransmit and recovery.
+            // A duplicate ACK (RFC 5681 §2; with SACK, one that reports new data, RFC 6675 §5): the third starts
+            // fast retransmit and recovery.
             if (_congestion.OnDuplicateAck() && !_congestion.InRecovery)
             {
-                _recover = _sndNxt;
-                _congestion.OnEnterRecovery(_sndNxt - _sndUna, now);
-                RetransmitFirst();
+                EnterRecovery(now);
             }
+        }
+        // RFC 6675 §5 (b): with SACK, recovery also starts as soon as the scoreboard shows SND.UNA lost.
+        if (!_congestion.InRecovery && _scoreboard is { Count: > 0 } && _sndMax != _sndUna && _scoreboard.IsLost(_sndUna))
+        {
+            EnterRecovery(now);
         }
         // The send window, from the newest segment only (SND.WL1/WL2, RFC 9293 §3.10.7.4).
         if (_sndWl1 < segment.Sequence || (_sndWl1 == segment.Sequence && _sndWl2 <= ack))
@@ -305,212 +336,33 @@ internal sealed partial class TcpConnection
         return true;
     }
 
-    // ------------------------------------------------------------------ sending
-
-    /// <summary>Sends what the windows allow: new data cut at the MSS (Nagle for small tails), then the FIN.</summary>
-    private void TrySend()
+    /// <summary>
+    /// Fast retransmit (RFC 5681 §3.2) and the start of recovery: NewReno's (RFC 6582) without SACK, the
+    /// scoreboard-driven one of RFC 6675 with it. The rest of the recovery's sending happens in <see cref="TrySend"/>.
+    /// </summary>
+    private void EnterRecovery(long now)
     {
-        if (_state is not (TcpState.Established or TcpState.CloseWait or TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck))
-        {
-            return;
-        }
-        var now = _stack.Time.GetTimestamp();
-        while (true)
-        {
-            var inFlight = _sndNxt - _sndUna - (_finSent ? 1 : 0);
-            var unsent = _sendBuffered - inFlight;
-            var window = Math.Min(_sndWnd, _congestion.CongestionWindow);
-            var room = window - inFlight;
-            if (unsent > 0 && room > 0)
-            {
-                var length = (int)Math.Min(Math.Min(unsent, _mss), room);
-                if (length < _mss && length < unsent)
-                {
-                    break; // the window allows only part of a segment: wait for more room
-                }
-                if (length < _mss && inFlight > 0 && !_stack.Options.TcpNoDelay)
-                {
-                    break; // Nagle (RFC 896): one small segment in flight at a time
-                }
-                SendData(inFlight, length, unsent == length);
-                _sndNxt += length;
-                _rto.StartIfStopped(now);
-                continue;
-            }
-            if (unsent == 0 && _finQueued && !_finSent)
-            {
-                _stack.SendTcp(Key, _sndNxt, ReceiveNext, TcpFlags.Fin | TcpFlags.Ack, AdvertisedWindow(), TimestampOptions(), [], []);
-                _finSent = true;
-                _sndNxt += 1;
-                _state = _state == TcpState.CloseWait ? TcpState.LastAck : TcpState.FinWait1;
-                _rto.StartIfStopped(now);
-            }
-            else if (unsent > 0 && _sndWnd == 0 && inFlight == 0)
-            {
-                _rto.StartIfStopped(now); // zero window: the timer probes it (RFC 9293 §3.8.6.1)
-            }
-            break;
-        }
-        ArmTimer();
-    }
-
-    /// <summary>Sends <paramref name="length"/> bytes starting <paramref name="offset"/> bytes after SND.UNA.</summary>
-    private void SendData(long offset, int length, bool push)
-    {
-        var start = (int)((_sendHead + offset) % _sendRing.Length);
-        var first = Math.Min(length, _sendRing.Length - start);
-        var flags = TcpFlags.Ack | (push ? TcpFlags.Psh : 0);
-        _stack.SendTcp(Key, _sndUna + (int)offset, ReceiveNext, flags, AdvertisedWindow(), TimestampOptions(),
-            _sendRing.AsSpan(start, first), _sendRing.AsSpan(0, length - first));
-        AckSent();
-    }
-
-    /// <summary>Resends the first unacknowledged segment (fast retransmit, partial ACK, timeout).</summary>
-    private void RetransmitFirst()
-    {
-        var outstanding = _sendBuffered;
-        if (outstanding > 0)
-        {
-            var inFlight = Math.Min(_sndNxt - _sndUna - (_finSent ? 1 : 0), outstanding);
-            var length = Math.Max(1, Math.Min(_mss, inFlight > 0 ? inFlight : Math.Min(outstanding, 1)));
-            SendData(0, (int)length, false);
-            if (_sndNxt == _sndUna)
-            {
-                _sndNxt += length; // a zero-window probe carries one new byte
-            }
-        }
-        else if (_finSent)
-        {
-            _stack.SendTcp(Key, _sndNxt - 1, ReceiveNext, TcpFlags.Fin | TcpFlags.Ack, AdvertisedWindow(), TimestampOptions(), [], []);
-        }
-    }
-
-    private void SendAck()
-    {
-        var options = TimestampOptions();
-        if (_sackPermitted)
-        {
-            Span<SackBlock> blocks = stackalloc SackBlock[_timestamps ? 3 : 4];
-            var count = _receive.GetSackBlocks(blocks);
-            for (var i = 0; i < count; i++)
-            {
-                options.AddSackBlock(blocks[i]);
-            }
-        }
-        _stack.SendTcp(Key, _sndNxt, ReceiveNext, TcpFlags.Ack, AdvertisedWindow(), options, [], []);
-        AckSent();
-    }
-
-    private void AckSent()
-    {
-        _segmentsSinceAck = 0;
-        _ackDeadline = long.MaxValue;
-    }
-
-    private ushort AdvertisedWindow()
-    {
-        var window = ReceiveWindow;
-        _lastAdvertisedWindow = window;
-        return (ushort)(window >> _receiveShift);
-    }
-
-    /// <summary>After a read: tell the peer when the window has opened by a segment or half the buffer (RFC 9293 §3.8.6.2.2).</summary>
-    private void MaybeSendWindowUpdate()
-    {
-        if (_state is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2
-            && ReceiveWindow - _lastAdvertisedWindow >= Math.Min(_mss * 2, _receive.Capacity / 2))
-        {
-            SendAck();
-        }
-    }
-
-    private TcpOptions TimestampOptions()
-    {
-        var options = default(TcpOptions);
-        if (_timestamps)
-        {
-            options.HasTimestamps = true;
-            options.TimestampValue = Now32();
-            options.TimestampEcho = _tsRecent;
-        }
-        return options;
-    }
-
-    // ------------------------------------------------------------------ timers
-
-    private void EnterTimeWait(long now)
-    {
-        _rto.Stop();
-        _timeWaitDeadline = now + (long)(TimeWaitLength.TotalSeconds * _stack.Time.TimestampFrequency);
-        ArmTimer();
-    }
-
-    /// <summary>One timer per connection, set for the earliest of the retransmission, delayed-ACK and TIME-WAIT deadlines.</summary>
-    private void ArmTimer()
-    {
-        var deadline = Math.Min(_ackDeadline, _timeWaitDeadline);
-        if (_rto.IsRunning)
-        {
-            deadline = Math.Min(deadline, _rto.Deadline);
-        }
-        if (deadline == long.MaxValue || _state == TcpState.Closed)
-        {
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            return;
-        }
-        var due = _stack.Time.GetElapsedTime(_stack.Time.GetTimestamp(), deadline);
-        _timer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
-    }
-
-    private void OnTimer()
-    {
-        lock (_lock)
-        {
-            if (_state == TcpState.Closed)
-            {
-                return;
-            }
-            var now = _stack.Time.GetTimestamp();
-            if (now >= _timeWaitDeadline)
-            {
-                Terminate(null);
-                return;
-            }
-            if (now >= _ackDeadline)
-            {
-                SendAck();
-            }
-            if (_rto.IsExpired(now))
-            {
-                OnRetransmissionTimeout(now);
-                if (_state == TcpState.Closed)
-                {
-                    return;
-                }
-            }
-            ArmTimer();
-        }
-    }
-
-    /// <summary>RFC 6298 §5: back off, collapse the window to one segment and resend from SND.UNA.</summary>
-    private void OnRetransmissionTimeout(long now)
-    {
-        if (++_retransmissions > (_state is TcpState.SynSent or TcpState.SynReceived ? MaxSynRetries : MaxRetransmissions))
-        {
-            Terminate(new SocketException((int)SocketError.TimedOut));
-            return;
-        }
-        _rto.BackOff();
-        if (_state is TcpState.SynSent or TcpState.SynReceived)
-        {
-            SendSyn();
-            return;
-        }
-        if (_sndWnd > 0)
-        {
-            _congestion.OnRetransmissionTimeout(_sndNxt - _sndUna, now);
-        }
+        _recover = _sndMax;
+        _congestion.OnEnterRecovery(_sndMax - _sndUna, now, sackBased: _scoreboard is not null);
+        _highRxt = _sndUna;
         RetransmitFirst();
-        _rto.Start(now);
+    }
+
+    /// <summary>
+    /// RTT from the timestamp echo (RFC 7323 §4: unambiguous even for retransmissions), or else from the one timed
+    /// segment, ignored when that was retransmitted (Karn's rule, RFC 6298 §3).
+    /// </summary>
+    private void TakeRttSample(in TcpSegmentView segment, SequenceNumber ack, long now)
+    {
+        if (_timestamps && segment.Options.HasTimestamps && segment.Options.TimestampEcho != 0)
+        {
+            _rto.AddSample(TimeSpan.FromMilliseconds(unchecked(Now32() - segment.Options.TimestampEcho)));
+            return;
+        }
+        if (_rttTiming && ack >= _rttSequence)
+        {
+            _rttTiming = false;
+            _rto.AddSample(_stack.Time.GetElapsedTime(_rttStart, now));
+        }
     }
 }

@@ -32,6 +32,17 @@ internal sealed partial class TcpConnection
     private SequenceNumber _sndWl1;
     private SequenceNumber _sndWl2;
     private SequenceNumber _recover;
+    private SequenceNumber _sndMax;
+    private SequenceNumber _highRxt;
+    private SackScoreboard? _scoreboard;
+    private bool _rttTiming;
+    private SequenceNumber _rttSequence;
+    private long _rttStart;
+    private long _lastReceived;
+    private int _keepAliveProbes;
+    private long _persistDeadline = long.MaxValue;
+    private int _persistProbes;
+    private int _persistBackoff;
     private long _sndWnd;
     private byte _sendShift;
     private byte _receiveShift;
@@ -49,6 +60,8 @@ internal sealed partial class TcpConnection
     private long _ackDeadline = long.MaxValue;
     private long _timeWaitDeadline = long.MaxValue;
     private int _lastAdvertisedWindow;
+    private bool _noDelay;
+    private TcpKeepAlive? _keepAlive;
     private Exception? _error;
     private TaskCompletionSource? _readWaiter;
     private TaskCompletionSource? _writeWaiter;
@@ -64,7 +77,10 @@ internal sealed partial class TcpConnection
         _iss = iss;
         _sndUna = iss;
         _sndNxt = iss;
+        _sndMax = iss;
         _listener = listener;
+        _noDelay = stack.Options.TcpNoDelay;
+        _keepAlive = stack.Options.TcpKeepAlive;
         _mss = DefaultMss(stack, key);
         _congestion = stack.Options.TcpCongestionControl == TcpCongestionControl.NewReno
             ? new NewRenoCongestionControl(_mss, stack.Time.TimestampFrequency)
@@ -73,6 +89,50 @@ internal sealed partial class TcpConnection
     }
 
     public ConnectionKey Key { get; }
+
+    /// <summary>TCP_NODELAY for this connection: Nagle's algorithm off.</summary>
+    public bool NoDelay
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _noDelay;
+            }
+        }
+        set
+        {
+            lock (_lock)
+            {
+                _noDelay = value;
+                TrySend();
+            }
+        }
+    }
+
+    /// <summary>Keepalive probing of an idle connection (SO_KEEPALIVE with its three settings); null is off.</summary>
+    public TcpKeepAlive? KeepAlive
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _keepAlive;
+            }
+        }
+        set
+        {
+            lock (_lock)
+            {
+                _keepAlive = value;
+                _keepAliveProbes = 0;
+                ArmTimer();
+            }
+        }
+    }
+
+    /// <summary>Segments sent again (timeouts, fast retransmits, SACK recovery), for diagnostics and tests.</summary>
+    public long RetransmittedSegments { get; private set; }
 
     internal TcpState State
     {
@@ -162,6 +222,7 @@ internal sealed partial class TcpConnection
             _tsRecent = options.TimestampValue;
             _mss -= 12; // every segment carries the timestamps option (RFC 7323 §3.2)
         }
+        _scoreboard = _sackPermitted ? new SackScoreboard(_mss) : null;
     }
 
     /// <summary>SYN (active) or SYN-ACK (passive), with the options Linux sends.</summary>
@@ -186,6 +247,7 @@ internal sealed partial class TcpConnection
         var window = (ushort)Math.Min(_receive.Window, ushort.MaxValue);
         _stack.SendTcp(Key, _iss, isAck ? ReceiveNext : default, isAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn, window, options, [], []);
         _sndNxt = _iss + 1;
+        _sndMax = _sndNxt;
         _rto.Start(_stack.Time.GetTimestamp());
         ArmTimer();
     }

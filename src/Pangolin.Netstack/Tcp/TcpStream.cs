@@ -45,6 +45,20 @@ public sealed class TcpStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
 
+    /// <summary>TCP_NODELAY: small writes go at once instead of waiting for the previous one's ACK (Nagle off).</summary>
+    public bool NoDelay
+    {
+        get => _connection.NoDelay;
+        set => _connection.NoDelay = value;
+    }
+
+    /// <summary>Keepalive probing while the connection is idle; null turns it off.</summary>
+    public TcpKeepAlive? KeepAlive
+    {
+        get => _connection.KeepAlive;
+        set => _connection.KeepAlive = value;
+    }
+
     /// <summary>Data goes out as soon as the windows allow; there is nothing to flush.</summary>
     public override void Flush()
     {
