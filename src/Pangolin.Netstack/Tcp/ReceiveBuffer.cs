@@ -2,7 +2,8 @@ namespace Pangolin.Netstack.Tcp;
 
 /// <summary>
 /// The receive side of one TCP connection's data (RFC 9293 §3.10.7.4 "seventh, process the segment text"): a ring
-/// of <see cref="Capacity"/> bytes allocated once, holding the bytes received in order and not yet read, and,
+/// of up to <see cref="Capacity"/> bytes — it starts small and doubles when data needs the room, so that idle and
+/// half-open connections cost little — holding the bytes received in order and not yet read, and,
 /// in the free space behind them, out-of-order bytes at their place, tracked as a small sorted list of ranges.
 /// </summary>
 /// <remarks>
@@ -35,7 +36,11 @@ internal sealed class ReceiveBuffer
     /// <summary>The default cap on out-of-order ranges.</summary>
     public const int DefaultMaxOutOfOrderRanges = 32;
 
-    private readonly byte[] _ring;
+    /// <summary>The ring's first size; it doubles as needed up to the capacity.</summary>
+    public const int InitialRingSize = 16 * 1024;
+
+    private readonly int _capacity;
+    private byte[] _ring;
 
     // Out-of-order ranges, sorted by sequence, disjoint and not touching, all beyond RCV.NXT and within the window.
     private readonly SackBlock[] _ranges;
@@ -55,13 +60,17 @@ internal sealed class ReceiveBuffer
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(capacity, MaxCapacity);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxOutOfOrderRanges, 1);
-        _ring = new byte[capacity];
+        _capacity = capacity;
+        _ring = new byte[Math.Min(capacity, InitialRingSize)];
         _ranges = new SackBlock[maxOutOfOrderRanges];
         _rangeArrivals = new long[maxOutOfOrderRanges];
         ReceiveNext = initialReceiveNext;
     }
 
-    public int Capacity => _ring.Length;
+    public int Capacity => _capacity;
+
+    /// <summary>The memory the ring holds now (at most <see cref="Capacity"/>).</summary>
+    public int AllocatedSize => _ring.Length;
 
     /// <summary>
     /// Sets RCV.NXT on an empty buffer: an active opener learns the peer's initial sequence number only from its
@@ -82,7 +91,7 @@ internal sealed class ReceiveBuffer
     public SequenceNumber ReceiveNext { get; private set; }
 
     /// <summary>RCV.WND: the free space the peer may still fill, beginning at RCV.NXT (before any window scaling).</summary>
-    public int Window => _ring.Length - _readable;
+    public int Window => _capacity - _readable;
 
     /// <summary>Bytes received in order and not yet read.</summary>
     public int Readable => _readable;
@@ -206,6 +215,11 @@ internal sealed class ReceiveBuffer
     // Copies data into the free space, offset bytes past RCV.NXT, wrapping around the ring.
     private void Store(int offset, ReadOnlySpan<byte> data)
     {
+        var extent = _readable + offset + data.Length;
+        if (extent > _ring.Length)
+        {
+            Grow(extent);
+        }
         // Each term is below 2^30, so the sum of two fits an int; reduce in between.
         var position = (_readPosition + _readable) % _ring.Length;
         position = (position + offset) % _ring.Length;
@@ -277,5 +291,23 @@ internal sealed class ReceiveBuffer
         Array.Copy(_ranges, index + count, _ranges, index, tail);
         Array.Copy(_rangeArrivals, index + count, _rangeArrivals, index, tail);
         _rangeCount -= count;
+    }
+
+    // Moves the unread bytes and everything out of order behind them to the start of a larger ring.
+    private void Grow(int needed)
+    {
+        var size = _ring.Length;
+        while (size < needed)
+        {
+            size = (int)Math.Min((long)size * 2, _capacity);
+        }
+        // The range being stored is already listed and may reach past the old ring; its bytes are not there yet.
+        var used = Math.Min(_readable + (_rangeCount > 0 ? _ranges[_rangeCount - 1].Right - ReceiveNext : 0), _ring.Length);
+        var ring = new byte[size];
+        var first = Math.Min(used, _ring.Length - _readPosition);
+        _ring.AsSpan(_readPosition, first).CopyTo(ring);
+        _ring.AsSpan(0, used - first).CopyTo(ring.AsSpan(first));
+        _ring = ring;
+        _readPosition = 0;
     }
 }

@@ -225,10 +225,9 @@ internal sealed partial class TcpConnection
         if (advanced)
         {
             var acked = ack - _sndUna;
-            finAcked = _finSent && acked > _sendBuffered;
-            dataAcked = Math.Min(acked, _sendBuffered);
-            _sendHead = (_sendHead + dataAcked) % _sendRing.Length;
-            _sendBuffered -= dataAcked;
+            finAcked = _finSent && acked > _send.Count;
+            dataAcked = Math.Min(acked, _send.Count);
+            _send.Consume(dataAcked);
             _sndUna = ack;
             if (_sndNxt < ack)
             {

@@ -24,7 +24,7 @@ internal sealed partial class TcpConnection
                 SkipSacked();
             }
             var offset = _sndNxt - _sndUna;
-            var unsent = _sendBuffered - Math.Min(offset, _sendBuffered);
+            var unsent = _send.Count - Math.Min(offset, _send.Count);
             long flight = sackRecovery ? _scoreboard!.Pipe(_sndUna, _sndMax, _highRxt) : offset;
             var congestionRoom = _congestion.CongestionWindow - flight;
             if (sackRecovery && congestionRoom >= _mss
@@ -71,7 +71,7 @@ internal sealed partial class TcpConnection
                 RetransmitHole(holeStart, holeLength);
                 continue;
             }
-            if (unsent == 0 && _finQueued && _sndNxt == _sndUna + _sendBuffered)
+            if (unsent == 0 && _finQueued && _sndNxt == _sndUna + _send.Count)
             {
                 // The FIN, first time or again after a timeout's go-back-N. It needs no window.
                 _stack.SendTcp(Key, _sndNxt, ReceiveNext, TcpFlags.Fin | TcpFlags.Ack, AdvertisedWindow(), TimestampOptions(), [], []);
@@ -110,11 +110,9 @@ internal sealed partial class TcpConnection
     /// <summary>Sends <paramref name="length"/> bytes starting <paramref name="offset"/> bytes after SND.UNA.</summary>
     private void SendData(long offset, int length, bool push)
     {
-        var start = (int)((_sendHead + offset) % _sendRing.Length);
-        var first = Math.Min(length, _sendRing.Length - start);
+        _send.Get(offset, length, out var first, out var second);
         var flags = TcpFlags.Ack | (push ? TcpFlags.Psh : 0);
-        _stack.SendTcp(Key, _sndUna + (int)offset, ReceiveNext, flags, AdvertisedWindow(), TimestampOptions(),
-            _sendRing.AsSpan(start, first), _sendRing.AsSpan(0, length - first));
+        _stack.SendTcp(Key, _sndUna + (int)offset, ReceiveNext, flags, AdvertisedWindow(), TimestampOptions(), first, second);
         AckSent();
     }
 
@@ -122,7 +120,7 @@ internal sealed partial class TcpConnection
     private void RetransmitHole(SequenceNumber start, int length)
     {
         var offset = start - _sndUna;
-        var available = Math.Min(length, _sendBuffered - offset);
+        var available = Math.Min(length, _send.Count - offset);
         if (available > 0)
         {
             SendData(offset, available, false);
@@ -137,9 +135,9 @@ internal sealed partial class TcpConnection
     private void RetransmitFirst()
     {
         _rttTiming = false;
-        if (_sendBuffered > 0)
+        if (_send.Count > 0)
         {
-            var length = Math.Min(_mss, Math.Min(_sendBuffered, Math.Max(1, _sndMax - _sndUna)));
+            var length = Math.Min(_mss, Math.Min(_send.Count, Math.Max(1, _sndMax - _sndUna)));
             SendData(0, length, false);
             RetransmittedSegments++;
             if (_sndNxt < _sndUna + length)

@@ -27,7 +27,7 @@ internal sealed partial class TcpConnection
     /// </summary>
     private void UpdatePersistTimer(long now)
     {
-        var waiting = _sendBuffered > _sndNxt - _sndUna && _sndWnd == 0 && _sndMax == _sndUna;
+        var waiting = _send.Count > _sndNxt - _sndUna && _sndWnd == 0 && _sndMax == _sndUna;
         if (!waiting)
         {
             _persistDeadline = long.MaxValue;

@@ -18,7 +18,7 @@ internal sealed partial class TcpConnection
 
     private readonly NetworkStack _stack;
     private readonly Lock _lock = new();
-    private readonly byte[] _sendRing;
+    private readonly SendBuffer _send;
     private readonly ReceiveBuffer _receive;
     private readonly RetransmissionTimer _rto;
     private readonly ICongestionControl _congestion;
@@ -46,8 +46,6 @@ internal sealed partial class TcpConnection
     private long _sndWnd;
     private byte _sendShift;
     private byte _receiveShift;
-    private int _sendHead;
-    private int _sendBuffered;
     private int _mss;
     private bool _finQueued;
     private bool _finSent;
@@ -71,7 +69,7 @@ internal sealed partial class TcpConnection
     {
         _stack = stack;
         Key = key;
-        _sendRing = new byte[sendBufferSize];
+        _send = new SendBuffer(sendBufferSize);
         _receive = new ReceiveBuffer(receiveBufferSize, irsNext);
         _rto = new RetransmissionTimer(RetransmissionTimerOptions.Default, stack.Time.TimestampFrequency);
         _iss = iss;
@@ -297,11 +295,11 @@ internal sealed partial class TcpConnection
                 {
                     throw new IOException("The connection is closed for sending.", new SocketException((int)SocketError.Shutdown));
                 }
-                var room = _sendRing.Length - _sendBuffered;
+                var room = _send.Room;
                 if (room > 0)
                 {
                     var count = Math.Min(room, source.Length);
-                    CopyIntoRing(source.Span[..count]);
+                    _send.Append(source.Span[..count]);
                     source = source[count..];
                     TrySend();
                     continue;
@@ -344,15 +342,6 @@ internal sealed partial class TcpConnection
             return;
         }
         ShutdownSend();
-    }
-
-    private void CopyIntoRing(ReadOnlySpan<byte> data)
-    {
-        var tail = (_sendHead + _sendBuffered) % _sendRing.Length;
-        var first = Math.Min(data.Length, _sendRing.Length - tail);
-        data[..first].CopyTo(_sendRing.AsSpan(tail));
-        data[first..].CopyTo(_sendRing);
-        _sendBuffered += data.Length;
     }
 
     private static Exception Wrap(Exception error) => error as IOException ?? new IOException(error.Message, error);

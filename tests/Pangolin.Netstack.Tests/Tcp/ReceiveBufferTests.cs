@@ -457,4 +457,64 @@ public sealed class ReceiveBufferTests
         }
         Assert.Equal(data, output);
     }
+
+    [Fact]
+    public void The_ring_starts_small_and_the_window_is_the_whole_capacity()
+    {
+        var buffer = new ReceiveBuffer(1 << 20, S(0));
+        Assert.Equal(ReceiveBuffer.InitialRingSize, buffer.AllocatedSize);
+        Assert.Equal(1 << 20, buffer.Window);
+    }
+
+    [Theory]
+    [InlineData(21, 0u)]
+    [InlineData(22, uint.MaxValue - 100_000)]
+    public void The_ring_grows_under_wrapped_and_out_of_order_data_without_moving_a_byte(int seed, uint initialSequence)
+    {
+        // Reads lag behind arrivals so the data wraps around the small ring before it has to grow; out-of-order
+        // segments far into the window force growth with holes in place.
+        const int StreamLength = 3_000_000;
+        const int Capacity = 512 * 1024;
+        var random = new Random(seed);
+        var data = Stream(StreamLength, seed);
+        var buffer = new ReceiveBuffer(Capacity, S(initialSequence));
+        var output = new byte[StreamLength];
+        var read = 0;
+        var largest = buffer.AllocatedSize;
+        while (read < StreamLength)
+        {
+            var next = (int)buffer.ReceiveNext.DistanceFrom(S(initialSequence));
+            if (random.Next(3) > 0 && next < StreamLength)
+            {
+                var from = Math.Min(next + (random.Next(4) == 0 ? random.Next(buffer.Window) : 0), StreamLength - 1);
+                var length = Math.Min(1 + random.Next(9000), StreamLength - from);
+                buffer.Accept(S(initialSequence) + from, data.AsSpan(from, length));
+            }
+            else
+            {
+                read += buffer.Read(output.AsSpan(read, Math.Min(random.Next(1, 20_000), StreamLength - read)));
+            }
+            largest = Math.Max(largest, buffer.AllocatedSize);
+            Assert.InRange(buffer.AllocatedSize, ReceiveBuffer.InitialRingSize, Capacity);
+        }
+        Assert.Equal(data, output);
+        Assert.Equal(Capacity, largest);
+    }
+
+    [Fact]
+    public void Growing_keeps_data_that_wrapped_around_the_small_ring()
+    {
+        var data = Stream(60_000, 5);
+        var buffer = new ReceiveBuffer(64 * 1024, S(1000));
+        Assert.Equal(10_000, buffer.Accept(S(1000), data.AsSpan(0, 10_000)));
+        var output = new byte[60_000];
+        Assert.Equal(9_000, buffer.Read(output.AsSpan(0, 9_000)));
+        // 11,000 unread bytes now wrap around the 16 KiB ring; an out-of-order segment far ahead makes it grow.
+        Assert.Equal(10_000, buffer.Accept(S(11_000), data.AsSpan(10_000, 10_000)));
+        Assert.Equal(0, buffer.Accept(S(41_000), data.AsSpan(40_000, 5_000)));
+        Assert.True(buffer.AllocatedSize > ReceiveBuffer.InitialRingSize);
+        Assert.Equal(25_000, buffer.Accept(S(21_000), data.AsSpan(20_000, 20_000)));
+        Assert.Equal(36_000, buffer.Read(output.AsSpan(9_000)));
+        Assert.Equal(data.AsSpan(0, 45_000).ToArray(), output.AsSpan(0, 45_000).ToArray());
+    }
 }
