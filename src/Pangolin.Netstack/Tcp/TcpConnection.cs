@@ -21,7 +21,7 @@ internal sealed partial class TcpConnection
     private readonly SendBuffer _send;
     private readonly ReceiveBuffer _receive;
     private readonly RetransmissionTimer _rto;
-    private readonly ICongestionControl _congestion;
+    private ICongestionControl _congestion;
     private readonly ITimer _timer;
     private readonly TcpListener? _listener;
 
@@ -80,9 +80,7 @@ internal sealed partial class TcpConnection
         _noDelay = stack.Options.TcpNoDelay;
         _keepAlive = stack.Options.TcpKeepAlive;
         _mss = DefaultMss(stack, key);
-        _congestion = stack.Options.TcpCongestionControl == TcpCongestionControl.NewReno
-            ? new NewRenoCongestionControl(_mss, stack.Time.TimestampFrequency)
-            : new CubicCongestionControl(_mss, stack.Time.TimestampFrequency);
+        _congestion = NewCongestionControl();
         _timer = stack.Time.CreateTimer(static state => ((TcpConnection)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -146,6 +144,10 @@ internal sealed partial class TcpConnection
     /// <summary>The MSS we offer and assume until the peer says otherwise: the link MTU less the IP and TCP headers.</summary>
     private static int DefaultMss(NetworkStack stack, ConnectionKey key) =>
         stack.Mtu - (key.LocalAddress.IsIPv4 ? 20 : 40) - TcpHeader.MinLength;
+
+    private ICongestionControl NewCongestionControl() => _stack.Options.TcpCongestionControl == TcpCongestionControl.NewReno
+        ? new NewRenoCongestionControl(_mss, _stack.Time.TimestampFrequency)
+        : new CubicCongestionControl(_mss, _stack.Time.TimestampFrequency);
 
     private int ReceiveWindow => Math.Min(_receive.Window, ushort.MaxValue << _receiveShift);
 
@@ -221,6 +223,7 @@ internal sealed partial class TcpConnection
             _mss -= 12; // every segment carries the timestamps option (RFC 7323 §3.2)
         }
         _scoreboard = _sackPermitted ? new SackScoreboard(_mss) : null;
+        _congestion = NewCongestionControl(); // its windows count in segments of the MSS just agreed
     }
 
     /// <summary>SYN (active) or SYN-ACK (passive), with the options Linux sends.</summary>
