@@ -14,6 +14,7 @@ public static class FuzzTargets
     public static readonly IReadOnlyDictionary<string, Action<byte[]>> All = new Dictionary<string, Action<byte[]>>
     {
         ["packet"] = Packet,
+        ["tcp"] = TcpFuzzTarget.Run,
     };
 
     internal static readonly IPAddress StackV4 = IPAddress.Parse("10.8.0.2");
@@ -43,6 +44,10 @@ public static class FuzzTargets
         yield return ("packet", "udp-closed-port-v4", Ipv4(17, Udp(PeerV4, StackV4, 9, "knock"u8)));
         yield return ("packet", "tcp-syn-v4", Ipv4(6, TcpSyn(PeerV4, StackV4)));
         yield return ("packet", "tcp-syn-v6", Ipv6(6, TcpSyn(PeerV6, StackV6)));
+        foreach (var (name, data) in TcpFuzzSeeds.All())
+        {
+            yield return ("tcp", name, data);
+        }
     }
 
     /// <summary>A SYN with Linux's options (MSS, SACK-permitted, timestamps, window scale).</summary>

@@ -1,5 +1,5 @@
 using Pangolin.Fuzzing;
 using Pangolin.Netstack.Fuzz;
 
-// dotnet Pangolin.Netstack.Fuzz.dll <packet> | seed <dir> | replay <target> <file...>
+// dotnet Pangolin.Netstack.Fuzz.dll <packet|tcp> | seed <dir> | replay <target> <file...>
 return FuzzHarness.Run(args, "Pangolin.Netstack.Fuzz", FuzzTargets.All, FuzzTargets.Seeds());

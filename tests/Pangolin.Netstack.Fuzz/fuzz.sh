@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes one target with AFL++ (Debian's afl++) through SharpFuzz, for a bounded time.
-#   tests/Pangolin.Netstack.Fuzz/fuzz.sh packet 600     # target (packet), seconds
+#   tests/Pangolin.Netstack.Fuzz/fuzz.sh packet 600     # target (packet: IP receive path; tcp: one connection's state machine), seconds
 # Findings go to /tmp/pangolin-netstack-fuzz-<target>/findings; add a crashing input to corpus/<target>/ (the test suite
 # replays that folder) together with its fix.
 set -euo pipefail
