@@ -64,6 +64,8 @@ public sealed partial class NetworkStack
         throw new SocketException((int)SocketError.AddressAlreadyInUse);
     }
 
+    internal TcpConnection? FindConnection(ConnectionKey key) => _connections.TryGetValue(key, out var connection) ? connection : null;
+
     internal bool AddConnection(TcpConnection connection) => _connections.TryAdd(connection.Key, connection);
 
     internal void RemoveConnection(TcpConnection connection) =>

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Net;
-using System.Reflection;
 using Pangolin.Netstack.Tcp;
 using Pangolin.Packets;
 
@@ -38,12 +37,6 @@ internal static class TcpFuzzTarget
         2000, 3000, 4000, 7000, 8000, 16000, 30000, 59999, 60000, 64000, 119999, 120000, 240000, 600000, 1200000, 3600000,
     ];
 
-    private static readonly FieldInfo StreamConnection = typeof(TcpStream).GetField("_connection", BindingFlags.NonPublic | BindingFlags.Instance)
-        ?? throw new InvalidOperationException("TcpStream._connection was renamed: update the tcp fuzz target.");
-
-    private static readonly FieldInfo SendBuffered = typeof(TcpConnection).GetField("_sendBuffered", BindingFlags.NonPublic | BindingFlags.Instance)
-        ?? throw new InvalidOperationException("TcpConnection._sendBuffered was renamed: update the tcp fuzz target.");
-
     public static byte Pattern(long offset) => unchecked((byte)((offset * 31) + (offset >> 8) + 7));
 
     public static void Run(byte[] data)
@@ -79,7 +72,7 @@ internal static class TcpFuzzTarget
             throw new InvalidOperationException("The handshake did not complete.");
         }
         using var stream = (TcpStream)accept.Result;
-        var connection = (TcpConnection)StreamConnection.GetValue(stream)!;
+        var connection = stream.Connection;
         link.Tracking = true;
         long readOffset = 0;
 
@@ -275,7 +268,7 @@ internal static class TcpFuzzTarget
         }
         // Bytes accepted = growth of the send buffer (only ACKs, which cannot arrive during the call, shrink it).
         // During the call the stack sends what it took at once, so the link allows all of it until the count is known.
-        var before = (int)SendBuffered.GetValue(connection)!;
+        var before = connection.SendBuffered;
         var written = link.Written;
         link.Written += count;
         try
@@ -289,7 +282,7 @@ internal static class TcpFuzzTarget
         }
         finally
         {
-            link.Written = written + (int)SendBuffered.GetValue(connection)! - before;
+            link.Written = written + connection.SendBuffered - before;
         }
     }
 
@@ -355,10 +348,10 @@ internal static class TcpFuzzTarget
             var payload = tcp.Payload;
             var fin = (flags & TcpFlags.Fin) != 0 ? 1 : 0;
             // Data lies within what was written; a FIN comes right after the last byte written; a bare ACK carries
-            // SND.NXT, at most one past the data (the FIN's number).
+            // SND.NXT, at most one past the data (the FIN's number), or SND.UNA - 1 (a window or keepalive probe).
             var bad = payload.Length > 0 && offset + payload.Length > Written
                 || fin == 1 && offset + payload.Length != Written
-                || offset < 0 || offset > Written + 1;
+                || offset < -1 || offset == -1 && (payload.Length > 0 || fin == 1) || offset > Written + 1;
             if (bad)
             {
                 throw new InvalidOperationException($"The stack sent bytes {offset}..{offset + payload.Length} (FIN {fin}) but the application wrote {Written}.");

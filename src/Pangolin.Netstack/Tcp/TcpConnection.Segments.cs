@@ -70,10 +70,20 @@ internal sealed partial class TcpConnection
         // 1. Acceptability (RFC 9293 §3.10.7.4, first check).
         if (!IsAcceptable(segment))
         {
-            if ((flags & TcpFlags.Rst) == 0)
+            if ((flags & TcpFlags.Rst) != 0)
             {
-                SendAck();
+                return;
             }
+            if (_state == TcpState.SynReceived && (flags & (TcpFlags.Syn | TcpFlags.Ack)) == TcpFlags.Syn && segment.Sequence + 1 == ReceiveNext)
+            {
+                SendSyn(); // the peer's SYN again: our SYN-ACK was lost, resend it now rather than at our timeout
+                return;
+            }
+            if (_state == TcpState.TimeWait && (flags & TcpFlags.Fin) != 0)
+            {
+                EnterTimeWait(now); // a retransmitted FIN: ACK it again and restart 2 MSL (RFC 9293 §3.10.7.4)
+            }
+            SendAck();
             return;
         }
         _lastReceived = now;
@@ -94,14 +104,7 @@ internal sealed partial class TcpConnection
         // 4. A SYN in a synchronized state: challenge ACK (RFC 5961 §4.2).
         if ((flags & TcpFlags.Syn) != 0)
         {
-            if (_state == TcpState.SynReceived && segment.Sequence + 1 == ReceiveNext)
-            {
-                SendSyn(); // the peer did not get our SYN-ACK
-            }
-            else
-            {
-                SendAck();
-            }
+            SendAck(); // (the peer's retransmitted SYN lies before the window: handled with the unacceptable ones)
             return;
         }
         if ((flags & TcpFlags.Ack) == 0)
@@ -139,12 +142,13 @@ internal sealed partial class TcpConnection
         {
             var before = _receive.ReceiveNext;
             var inOrder = segment.Sequence == before;
+            var hadHoles = _receive.OutOfOrderRangeCount > 0;
             var readable = _receive.Accept(segment.Sequence, payload);
             if (readable > 0)
             {
                 WakeReaders();
             }
-            if (!inOrder || _receive.OutOfOrderRangeCount > 0)
+            if (!inOrder || hadHoles || _receive.OutOfOrderRangeCount > 0)
             {
                 SendAck(); // out of order, or filling a hole: ACK at once, with SACK blocks (RFC 5681 §4.2)
             }
@@ -182,11 +186,6 @@ internal sealed partial class TcpConnection
             }
             SendAck();
             WakeReaders();
-        }
-        else if ((flags & TcpFlags.Fin) != 0 && _state == TcpState.TimeWait)
-        {
-            EnterTimeWait(now); // a retransmitted FIN: ACK again and restart 2MSL
-            SendAck();
         }
         TrySend();
     }

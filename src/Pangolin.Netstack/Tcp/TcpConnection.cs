@@ -127,6 +127,18 @@ internal sealed partial class TcpConnection
         }
     }
 
+    /// <summary>Bytes written and not yet acknowledged (for tests and the fuzz target's checks).</summary>
+    internal int SendBuffered
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _send.Count;
+            }
+        }
+    }
+
     /// <summary>Segments sent again (timeouts, fast retransmits, SACK recovery), for diagnostics and tests.</summary>
     public long RetransmittedSegments { get; private set; }
 

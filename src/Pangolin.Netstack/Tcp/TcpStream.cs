@@ -11,6 +11,8 @@ public sealed class TcpStream : Stream
 
     internal TcpStream(TcpConnection connection) => _connection = connection;
 
+    internal TcpConnection Connection => _connection;
+
     public override bool CanRead => true;
 
     public override bool CanWrite => true;

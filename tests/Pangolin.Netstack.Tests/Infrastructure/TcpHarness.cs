@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Net;
-using System.Reflection;
 using Microsoft.Extensions.Time.Testing;
 using Pangolin.Netstack.Tcp;
 
@@ -125,11 +123,8 @@ internal sealed class TcpHarness : IDisposable
     {
         get
         {
-            var member = typeof(NetworkStack).GetField("_connections", BindingFlags.NonPublic | BindingFlags.Instance)
-                ?? throw new InvalidOperationException("NetworkStack._connections was renamed: update the harness.");
-            var table = (ConcurrentDictionary<ConnectionKey, TcpConnection>)member.GetValue(Stack)!;
             var key = new ConnectionKey(Netstack.Ip.IpAddressBytes.From(StackAddress), StackPort, Netstack.Ip.IpAddressBytes.From(PeerAddress), PeerPort);
-            return table.TryGetValue(key, out var connection) ? connection : null;
+            return Stack.FindConnection(key);
         }
     }
 

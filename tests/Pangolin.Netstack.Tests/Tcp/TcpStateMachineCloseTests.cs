@@ -230,7 +230,7 @@ public sealed class TcpStateMachineCloseTests
         Assert.Equal(TcpState.TimeWait, h.State);
     }
 
-    [Fact(Skip = "Stack bug (RFC 9293 §3.10.7.4 TIME-WAIT: \"acknowledge it, and restart the 2 MSL timeout\"; Linux tcp_timewait_state_process reschedules): a retransmitted FIN lies before RCV.NXT, so it fails the acceptability check and gets its ACK there; the 'restart 2MSL' branch after step 8 is unreachable and TIME-WAIT ends 60 s after it began.")]
+    [Fact]
     public async Task A_retransmitted_FIN_in_TIME_WAIT_restarts_the_60_second_timeout()
     {
         using var h = new TcpHarness();

@@ -102,7 +102,7 @@ public sealed class TcpStateMachineReceiveTests
         Assert.Equal(data, await ReadAvailableAsync(stream, 400));
     }
 
-    [Fact(Skip = "Stack bug (RFC 5681 §4.2 SHOULD; Linux tcp_data_queue sets ICSK_ACK_NOW when the out-of-order queue empties): a segment that fills the LAST hole is only ACKed after the 40 ms delayed-ACK timer, because OnSegmentSynchronized checks OutOfOrderRangeCount after Accept merged the ranges away; the sender in recovery waits 40 ms for the ACK that ends it.")]
+    [Fact]
     public async Task A_segment_that_fills_the_last_hole_is_ACKed_at_once()
     {
         using var h = new TcpHarness();

@@ -86,7 +86,7 @@ public sealed class TcpStateMachineTests
         Assert.Equal(TcpState.SynReceived, h.State);
     }
 
-    [Fact(Skip = "Stack bug: in SYN-RECEIVED a retransmitted SYN (SEG.SEQ = IRS) fails the acceptability check first (it lies just before RCV.NXT), so a bare ACK goes out and the SYN-ACK resend in OnSegmentSynchronized's SYN branch is unreachable; the peer waits for our RTO (Linux resends the SYN-ACK at once, tcp_check_req).")]
+    [Fact]
     public void A_retransmitted_SYN_gets_the_same_SYN_ACK_again()
     {
         using var h = new TcpHarness();
