@@ -53,7 +53,8 @@ public sealed class TunLink : INetworkLink, IDisposable
         }
         var ip = (packet[0] >> 4) == 6 ? 40 : 20;
         var protocol = ip == 40 ? packet[6] : packet[9];
-        var line = $"{direction} len={packet.Length} proto={protocol}";
+        var milliseconds = TimeProvider.System.GetTimestamp() * 1000 / TimeProvider.System.TimestampFrequency;
+        var line = $"{milliseconds} {direction} len={packet.Length} proto={protocol}";
         if (protocol == 6 && packet.Length >= ip + 20)
         {
             var t = packet[ip..];
