@@ -133,8 +133,11 @@ public sealed class TcpResetKernelTests
         return total;
     }
 
-    /// <summary>The stack has acknowledged everything the kernel sent (the kernel's TCP_INFO), so it holds it unread.</summary>
-    private static bool AllAcknowledged(Socket client, long sent) => KernelTcpInfo.Of(client).BytesAcked >= sent;
+    /// <summary>
+    /// The stack has acknowledged everything the kernel sent (the kernel's TCP_INFO), so it holds it unread; the
+    /// kernel's tcpi_bytes_acked counts the SYN too.
+    /// </summary>
+    private static bool AllAcknowledged(Socket client, long sent) => KernelTcpInfo.Of(client).BytesAcked >= sent + 1;
 
     private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
     {
