@@ -53,7 +53,8 @@ public sealed class TunLink : INetworkLink, IDisposable
         }
         var ip = (packet[0] >> 4) == 6 ? 40 : 20;
         var protocol = ip == 40 ? packet[6] : packet[9];
-        var line = $"{direction} len={packet.Length} proto={protocol}";
+        var milliseconds = TimeProvider.System.GetTimestamp() * 1000 / TimeProvider.System.TimestampFrequency;
+        var line = $"{milliseconds} {direction} len={packet.Length} proto={protocol}";
         if (protocol == 6 && packet.Length >= ip + 20)
         {
             var t = packet[ip..];
@@ -72,9 +73,18 @@ public sealed class TunLink : INetworkLink, IDisposable
         {
             if (Impair is { } impair)
             {
-                impair.Apply(packet, WriteToTun, outgoing: true);
+                impair.Apply(packet, WriteToTunLocked, outgoing: true);
                 return;
             }
+            WriteToTun(packet);
+        }
+    }
+
+    /// <summary>For the impairment's delay line, which delivers from a timer, outside Send (Lock is reentrant).</summary>
+    private void WriteToTunLocked(ReadOnlySpan<byte> packet)
+    {
+        lock (_writeLock)
+        {
             WriteToTun(packet);
         }
     }
@@ -125,6 +135,7 @@ public sealed class TunLink : INetworkLink, IDisposable
 
     public void Dispose()
     {
+        Impair?.Dispose();
         _tun.Dispose();
         if (_reader.IsAlive)
         {
@@ -133,13 +144,19 @@ public sealed class TunLink : INetworkLink, IDisposable
     }
 }
 
-/// <summary>Seeded packet loss, duplication and reordering (one packet held back and sent after the next).</summary>
-public sealed class Impairment(int seed, double loss, double duplication, double reordering)
+/// <summary>
+/// Seeded packet loss, duplication and reordering (one packet held back and sent after the next), and an optional
+/// delay (<see cref="DelayMilliseconds"/> ± <see cref="JitterMilliseconds"/>, drawn per packet from the same seed):
+/// delayed packets wait on a timer-driven delay line per direction, and keep their order unless reordering is on.
+/// </summary>
+public sealed class Impairment(int seed, double loss, double duplication, double reordering) : IDisposable
 {
     private readonly Random _random = new(seed);
     private readonly Lock _lock = new();
     private byte[]? _heldOut;
     private byte[]? _heldIn;
+    private DelayLine? _delayOut;
+    private DelayLine? _delayIn;
 
     public long Dropped { get; private set; }
 
@@ -147,11 +164,25 @@ public sealed class Impairment(int seed, double loss, double duplication, double
 
     public long Reordered { get; private set; }
 
+    /// <summary>Packets that went through a delay line.</summary>
+    public long Delayed { get; private set; }
+
+    /// <summary>The one-way delay each packet gets, each direction (0: none, packets go at once).</summary>
+    public double DelayMilliseconds { get; init; }
+
+    /// <summary>Uniform jitter around <see cref="DelayMilliseconds"/>: each packet waits delay ± jitter.</summary>
+    public double JitterMilliseconds { get; init; }
+
+    /// <summary>The clock of the delay lines.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     public void Apply(ReadOnlySpan<byte> packet, ImpairedDelivery deliver, bool outgoing)
     {
         ArgumentNullException.ThrowIfNull(deliver);
         byte[]? release;
         bool duplicate;
+        double delay = 0;
+        DelayLine? line = null;
         // Decide under the lock, deliver outside it: delivery re-enters the stack, which takes its own locks.
         lock (_lock)
         {
@@ -175,6 +206,27 @@ public sealed class Impairment(int seed, double loss, double duplication, double
             {
                 Duplicated++;
             }
+            if (DelayMilliseconds > 0)
+            {
+                delay = Math.Max(0, DelayMilliseconds + (_random.NextDouble() * 2 - 1) * JitterMilliseconds);
+                ref var slot = ref outgoing ? ref _delayOut : ref _delayIn;
+                line = slot ??= new DelayLine(Time, keepOrder: reordering == 0);
+                Delayed++;
+            }
+        }
+        if (line is not null)
+        {
+            // Everything this call would deliver goes down the line together, in the same order as undelayed.
+            line.Add(packet, deliver, delay);
+            if (duplicate)
+            {
+                line.Add(packet, deliver, delay);
+            }
+            if (release is not null)
+            {
+                line.Add(release, deliver, delay);
+            }
+            return;
         }
         deliver(packet);
         if (duplicate)
@@ -184,6 +236,118 @@ public sealed class Impairment(int seed, double loss, double duplication, double
         if (release is not null)
         {
             deliver(release);
+        }
+    }
+
+    public void Dispose()
+    {
+        DelayLine? outgoing;
+        DelayLine? incoming;
+        lock (_lock)
+        {
+            outgoing = _delayOut;
+            incoming = _delayIn;
+        }
+        outgoing?.Dispose();
+        incoming?.Dispose();
+    }
+
+    /// <summary>
+    /// Packets of one direction waiting for their time: a queue ordered by due time (then arrival) and one timer set
+    /// for the earliest. Deliveries are serialized, so the stack still sees one receiving thread at a time.
+    /// </summary>
+    private sealed class DelayLine : IDisposable
+    {
+        private readonly TimeProvider _time;
+        private readonly bool _keepOrder;
+        private readonly Lock _queueLock = new();
+        private readonly Lock _deliveryLock = new();
+        private readonly PriorityQueue<(byte[] Packet, ImpairedDelivery Deliver), (long Due, long Order)> _queue = new();
+        private readonly ITimer _timer;
+        private long _order;
+        private long _lastDue;
+        private long _armedFor = long.MaxValue;
+        private bool _disposed;
+
+        public DelayLine(TimeProvider time, bool keepOrder)
+        {
+            _time = time;
+            _keepOrder = keepOrder;
+            _timer = time.CreateTimer(static state => ((DelayLine)state!).Deliver(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+
+        public void Add(ReadOnlySpan<byte> packet, ImpairedDelivery deliver, double delayMilliseconds)
+        {
+            var due = _time.GetTimestamp() + (long)(delayMilliseconds / 1000 * _time.TimestampFrequency);
+            lock (_queueLock)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+                if (_keepOrder)
+                {
+                    // Without reordering, jitter must not let a packet overtake the one before it.
+                    due = Math.Max(due, _lastDue);
+                    _lastDue = due;
+                }
+                _queue.Enqueue((packet.ToArray(), deliver), (due, _order++));
+                if (due < _armedFor)
+                {
+                    Arm(due);
+                }
+            }
+        }
+
+        /// <summary>Caller holds the queue lock.</summary>
+        private void Arm(long due)
+        {
+            _armedFor = due;
+            var wait = _time.GetElapsedTime(_time.GetTimestamp(), due);
+            _timer.Change(wait < TimeSpan.Zero ? TimeSpan.Zero : wait, Timeout.InfiniteTimeSpan);
+        }
+
+        private void Deliver()
+        {
+            lock (_deliveryLock)
+            {
+                while (true)
+                {
+                    (byte[] Packet, ImpairedDelivery Deliver) next;
+                    lock (_queueLock)
+                    {
+                        _armedFor = long.MaxValue;
+                        if (_disposed || !_queue.TryPeek(out next, out var key))
+                        {
+                            return;
+                        }
+                        if (key.Due > _time.GetTimestamp())
+                        {
+                            Arm(key.Due);
+                            return;
+                        }
+                        _queue.Dequeue();
+                    }
+                    try
+                    {
+                        next.Deliver(next.Packet);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // the test is over
+                    }
+                }
+            }
+        }
+
+        public void Dispose()
+        {
+            lock (_queueLock)
+            {
+                _disposed = true;
+                _queue.Clear();
+            }
+            _timer.Dispose();
         }
     }
 }
