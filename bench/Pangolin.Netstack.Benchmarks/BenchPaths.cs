@@ -41,6 +41,12 @@ internal abstract class BenchPath : IDisposable
     /// <summary>A failure the path saw outside the scenario's own loops (the TUN reader dying), or null.</summary>
     public virtual Exception? Failure => null;
 
+    /// <summary>IP packets that crossed the link either way so far (our stack's path only).</summary>
+    public virtual long? PacketCount => null;
+
+    /// <summary>CPU seconds of the thread that feeds received packets to our stack so far (its path only).</summary>
+    public virtual double? ReaderCpuSeconds => null;
+
     public abstract void Dispose();
 
     /// <summary>A kernel TCP socket created in <paramref name="netns"/>, Nagle off as the brief asks.</summary>
@@ -86,24 +92,43 @@ internal abstract class BenchPath : IDisposable
         }
     }
 
-    /// <summary>The kernel's TCP counters in <paramref name="netns"/> (the Tcp: lines of /proc/net/snmp there).</summary>
+    /// <summary>
+    /// The kernel's TCP counters in <paramref name="netns"/> (/proc/net/snmp and /proc/net/netstat there) that say
+    /// whether segments were lost, retransmitted or arrived out of order, and the machine's softnet drops (packets
+    /// the kernel's per-CPU backlog had no room for, which is where a TUN write lands).
+    /// </summary>
     protected static void AddKernelCounters(Dictionary<string, long> counters, string label, string netns)
     {
         // /proc/thread-self/net is the namespace of the reading thread, which NetNamespace.Run has moved into netns.
-        var snmp = NetNamespace.Run(netns, () => File.ReadAllLines("/proc/thread-self/net/snmp"));
-        var tcp = snmp.Where(line => line.StartsWith("Tcp:", StringComparison.Ordinal)).ToArray();
-        if (tcp.Length != 2)
+        var (snmp, netstat) = NetNamespace.Run(netns, () => (File.ReadAllLines("/proc/thread-self/net/snmp"), File.ReadAllLines("/proc/thread-self/net/netstat")));
+        AddPairs(counters, label, snmp, "Tcp:", ["RetransSegs", "InErrs", "OutRsts"]);
+        AddPairs(counters, label, netstat, "TcpExt:", ["TCPOFOQueue", "TCPOFODrop", "TCPRcvQDrop", "TCPBacklogDrop", "TCPTimeouts", "TCPLossProbes", "TCPSACKReorder", "TCPDSACKRecv"]);
+        long dropped = 0;
+        foreach (var line in File.ReadLines("/proc/net/softnet_stat"))
+        {
+            // One line per CPU; the second column is the packets dropped because the backlog was full.
+            var columns = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            dropped += long.Parse(columns[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+        }
+        counters["softnet.dropped (whole machine)"] = dropped;
+    }
+
+    /// <summary>The "Name: a b c" / "Name: 1 2 3" line pairs of /proc/net/snmp and netstat.</summary>
+    private static void AddPairs(Dictionary<string, long> counters, string label, string[] lines, string prefix, string[] wanted)
+    {
+        var pair = lines.Where(line => line.StartsWith(prefix, StringComparison.Ordinal)).ToArray();
+        if (pair.Length != 2)
         {
             return;
         }
-        var names = tcp[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var values = tcp[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        foreach (var wanted in (string[])["RetransSegs", "InErrs", "OutRsts"])
+        var names = pair[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var values = pair[1].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var name in wanted)
         {
-            var index = Array.IndexOf(names, wanted);
+            var index = Array.IndexOf(names, name);
             if (index > 0 && index < values.Length)
             {
-                counters[$"{label}.{wanted}"] = long.Parse(values[index], CultureInfo.InvariantCulture);
+                counters[$"{label}.{name}"] = long.Parse(values[index], CultureInfo.InvariantCulture);
             }
         }
     }
@@ -200,6 +225,10 @@ internal sealed class TunPath : BenchPath
     public override string Name => "tun";
 
     public override Exception? Failure => _link.ReaderFailure;
+
+    public override long? PacketCount => _link.PacketsIn + _link.PacketsOut;
+
+    public override double? ReaderCpuSeconds => _link.ReaderCpuSeconds();
 
     public static TunPath Create(NetworkNamespace a, int mtu)
     {

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
 using Pangolin.WireGuard.Tun;
 
 namespace Pangolin.Netstack.Benchmarks;
@@ -28,6 +30,7 @@ internal sealed class BenchTunLink : INetworkLink, IDisposable
     private long _packetsIn;
     private long _packetsOut;
     private Exception? _readerFailure;
+    private int _readerThreadId;
 
     public BenchTunLink(string netns, string name, int mtu)
     {
@@ -51,6 +54,31 @@ internal sealed class BenchTunLink : INetworkLink, IDisposable
 
     /// <summary>What ended the reader thread other than Dispose (then nothing reaches the stack any more).</summary>
     public Exception? ReaderFailure => Volatile.Read(ref _readerFailure);
+
+    /// <summary>
+    /// CPU time (user + system) the reader thread has used: it reads every packet, runs the stack's receive path
+    /// for it and writes the ACKs that path sends, so near one core here means that thread is the bottleneck.
+    /// </summary>
+    public double ReaderCpuSeconds()
+    {
+        var tid = Volatile.Read(ref _readerThreadId);
+        if (tid == 0)
+        {
+            return 0;
+        }
+        try
+        {
+            // /proc/<pid>/task/<tid>/stat: utime and stime are fields 14 and 15, counted in USER_HZ (100) ticks; the
+            // fields are split after the command name's closing parenthesis, which may itself hold spaces.
+            var stat = File.ReadAllText($"/proc/self/task/{tid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
 
     /// <summary>Starts delivering what the kernel sends to <paramref name="stack"/>.</summary>
     public void Attach(NetworkStack stack)
@@ -84,6 +112,7 @@ internal sealed class BenchTunLink : INetworkLink, IDisposable
             buffers[i] = new byte[BufferSize];
         }
         var sizes = new int[ReadBatch];
+        Volatile.Write(ref _readerThreadId, GetThreadId());
         try
         {
             while (true)
@@ -116,4 +145,7 @@ internal sealed class BenchTunLink : INetworkLink, IDisposable
             _reader.Join(TimeSpan.FromSeconds(5));
         }
     }
+
+    [DllImport("libc", EntryPoint = "gettid")]
+    private static extern int GetThreadId();
 }

@@ -119,8 +119,8 @@ internal static class Program
             text.AppendLine(invariant, $"| {Scenario.Describe(metric)} | {Cell(veth)} | {Cell(tun)} | {ratio} |");
         }
         text.AppendLine();
-        text.AppendLine("| path | metric | per second min–max | this process, cores | whole machine busy, cores | counter changes |");
-        text.AppendLine("|---|---|---:|---:|---:|---|");
+        text.AppendLine("| path | metric | per second min–max | this process, cores (user + sys) | TUN reader thread, cores | whole machine busy, cores | packets/s on the TUN | process CPU per packet | counter changes over the scenario |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in results)
         {
             var range = r.Value is null ? "—" : $"{Scenario.FormatValue(r.Metric, r.MinPerSecond)}–{Scenario.FormatValue(r.Metric, r.MaxPerSecond)}";
@@ -128,8 +128,18 @@ internal static class Program
             {
                 range += $" ({r.StalledSeconds} s without progress)";
             }
-            var counters = string.Join(", ", r.CounterChanges.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => $"{c.Key} {c.Value.ToString("N0", invariant)}"));
-            text.AppendLine(invariant, $"| {r.Path} | {Scenario.Describe(r.Metric)} | {range} | {r.ProcessCores:F2} | {r.MachineCores:F2} | {counters} |");
+            var reader = r.ReaderCores is { } readerCores ? readerCores.ToString("F2", invariant) : "";
+            var packets = r.PacketsPerSecond is { } pps ? pps.ToString("N0", invariant) : "";
+            // Everything this process spent (our stack, the loops on both ends, and the kernel's work done in its
+            // system calls: the kernel socket's TCP, the TUN) per packet that crossed the TUN.
+            var perPacket = r.PacketsPerSecond is > 0 ? $"{(r.UserCores + r.SystemCores) / r.PacketsPerSecond.Value * 1e6:F1} µs" : "";
+            // Counters that moved, and the stack's drops and resets even when they did not (that they stayed at zero
+            // is the point).
+            var counters = string.Join(", ", r.CounterChanges
+                .Where(c => c.Value != 0 || c.Key is "stack.DroppedPackets" or "stack.ResetsSent")
+                .OrderBy(c => c.Key, StringComparer.Ordinal)
+                .Select(c => $"{c.Key} {c.Value.ToString("N0", invariant)}"));
+            text.AppendLine(invariant, $"| {r.Path} | {Scenario.Describe(r.Metric)} | {range} | {r.UserCores + r.SystemCores:F2} ({r.UserCores:F2} + {r.SystemCores:F2}) | {reader} | {r.MachineCores:F2} | {packets} | {perPacket} | {counters} |");
         }
         var failures = results.Where(r => r.Failure is not null).ToList();
         if (failures.Count > 0)

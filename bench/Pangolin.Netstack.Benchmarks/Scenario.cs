@@ -16,8 +16,11 @@ internal sealed record ScenarioResult(
     double MinPerSecond,
     double MaxPerSecond,
     int StalledSeconds,
-    double ProcessCores,
+    double UserCores,
+    double SystemCores,
     double MachineCores,
+    double? ReaderCores,
+    double? PacketsPerSecond,
     IReadOnlyDictionary<string, long> CounterChanges,
     string? Failure);
 
@@ -112,8 +115,10 @@ internal static class Scenario
 
         var countStart = progress.Count;
         var timeStart = time.GetTimestamp();
-        var cpuStart = Environment.CpuUsage.TotalTime;
+        var cpuStart = Environment.CpuUsage;
         var machineStart = MachineCpu.BusySeconds();
+        var packetsStart = path.PacketCount;
+        var readerStart = path.ReaderCpuSeconds;
         var perSecond = new List<double>();
         var previous = countStart;
         var previousTime = timeStart;
@@ -137,8 +142,12 @@ internal static class Scenario
         }
         var elapsed = time.GetElapsedTime(timeStart).TotalSeconds;
         var measured = progress.Count - countStart;
-        var cpu = (Environment.CpuUsage.TotalTime - cpuStart).TotalSeconds / elapsed;
+        var cpuEnd = Environment.CpuUsage;
+        var user = (cpuEnd.UserTime - cpuStart.UserTime).TotalSeconds / elapsed;
+        var system = (cpuEnd.PrivilegedTime - cpuStart.PrivilegedTime).TotalSeconds / elapsed;
         var machine = (MachineCpu.BusySeconds() - machineStart) / elapsed;
+        var packets = (path.PacketCount - packetsStart) / elapsed;
+        var reader = (path.ReaderCpuSeconds - readerStart) / elapsed;
 
         progress.Stop();
         string? failure = null;
@@ -167,14 +176,17 @@ internal static class Scenario
             perSecond.Count > 0 ? perSecond.Min() : 0,
             perSecond.Count > 0 ? perSecond.Max() : 0,
             perSecond.Count(value => value == 0),
-            cpu,
+            user,
+            system,
             machine,
+            reader,
+            packets,
             Changes(before, path.Counters()),
             failure);
     }
 
     private static ScenarioResult Failed(BenchPath path, Metric metric, IReadOnlyDictionary<string, long> before, string failure) =>
-        new(path.Name, metric, null, 0, 0, 0, 0, 0, Changes(before, path.Counters()), failure);
+        new(path.Name, metric, null, 0, 0, 0, 0, 0, 0, null, null, Changes(before, path.Counters()), failure);
 
     private static string Reason(Task all, BenchPath path)
     {
