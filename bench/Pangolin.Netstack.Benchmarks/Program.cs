@@ -139,7 +139,9 @@ internal static class Program
                 .Where(c => c.Value != 0 || c.Key is "stack.DroppedPackets" or "stack.ResetsSent")
                 .OrderBy(c => c.Key, StringComparer.Ordinal)
                 .Select(c => $"{c.Key} {c.Value.ToString("N0", invariant)}"));
-            text.AppendLine(invariant, $"| {r.Path} | {Scenario.Describe(r.Metric)} | {range} | {r.UserCores + r.SystemCores:F2} ({r.UserCores:F2} + {r.SystemCores:F2}) | {reader} | {r.MachineCores:F2} | {packets} | {perPacket} | {counters} |");
+            var process = r.Value is null ? "—" : $"{r.UserCores + r.SystemCores:F2} ({r.UserCores:F2} + {r.SystemCores:F2})";
+            var machine = r.Value is null ? "—" : r.MachineCores.ToString("F2", invariant);
+            text.AppendLine(invariant, $"| {r.Path} | {Scenario.Describe(r.Metric)} | {range} | {process} | {reader} | {machine} | {packets} | {perPacket} | {counters} |");
         }
         var failures = results.Where(r => r.Failure is not null).ToList();
         if (failures.Count > 0)

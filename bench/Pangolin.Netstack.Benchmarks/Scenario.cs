@@ -156,7 +156,7 @@ internal static class Scenario
         if (!all.IsCompleted)
         {
             failure = $"the connection did not close within {StopTimeout.TotalSeconds} s of the stop (half-close both ways): "
-                + string.Join("; ", loops.Select((loop, i) => $"loop {i} {loop.Status}"));
+                + string.Join("; ", loops.Select((loop, i) => $"{LoopNames(metric)[i]} {(loop.IsCompleted ? "done" : "still waiting")}"));
             scenario.Cancel();
             await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
         }
@@ -184,6 +184,14 @@ internal static class Scenario
             Changes(before, path.Counters()),
             failure);
     }
+
+    /// <summary>Who runs each loop of <paramref name="metric"/>, in the order the loops are started.</summary>
+    private static string[] LoopNames(Metric metric) => metric switch
+    {
+        Metric.BulkKernelToPeer => ["kernel writer", "peer reader"],
+        Metric.BulkPeerToKernel => ["peer writer", "kernel reader"],
+        _ => ["kernel client", "peer echo server"],
+    };
 
     private static ScenarioResult Failed(BenchPath path, Metric metric, IReadOnlyDictionary<string, long> before, string failure) =>
         new(path.Name, metric, null, 0, 0, 0, 0, 0, 0, null, null, Changes(before, path.Counters()), failure);
