@@ -68,6 +68,11 @@ internal static class Scenario
             {
                 return Failed(path, metric, before, $"no connection within {ConnectTimeout.TotalSeconds} s");
             }
+            catch (Exception exception) when (exception is System.Net.Sockets.SocketException or IOException)
+            {
+                // Refused or reset while connecting: a finding about this path, and the other scenarios still run.
+                return Failed(path, metric, before, $"connecting failed: {exception.GetType().Name}: {exception.Message}");
+            }
         }
 
         ScenarioResult result;
