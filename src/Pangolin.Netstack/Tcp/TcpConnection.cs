@@ -61,8 +61,8 @@ internal sealed partial class TcpConnection
     private bool _noDelay;
     private TcpKeepAlive? _keepAlive;
     private Exception? _error;
-    private TaskCompletionSource? _readWaiter;
-    private TaskCompletionSource? _writeWaiter;
+    private readonly ConnectionSignal _readSignal = new("read");
+    private readonly ConnectionSignal _writeSignal = new("write");
     private TaskCompletionSource? _established;
 
     private TcpConnection(NetworkStack stack, ConnectionKey key, int sendBufferSize, int receiveBufferSize, SequenceNumber iss, SequenceNumber irsNext, TcpListener? listener)
@@ -267,11 +267,13 @@ internal sealed partial class TcpConnection
 
     // ------------------------------------------------------------------ application side
 
+    // Pooled builders: a read or write that has to wait reuses a state machine box instead of allocating one.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
         while (true)
         {
-            Task wait;
+            ValueTask wait;
             lock (_lock)
             {
                 if (_receive.Readable > 0)
@@ -288,18 +290,18 @@ internal sealed partial class TcpConnection
                 {
                     throw Wrap(_error);
                 }
-                _readWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                wait = _readWaiter.Task;
+                wait = _readSignal.WaitAsync(cancellationToken);
             }
-            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await wait.ConfigureAwait(false);
         }
     }
 
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
     {
         while (!source.IsEmpty)
         {
-            Task wait;
+            ValueTask wait;
             lock (_lock)
             {
                 if (_error is not null)
@@ -319,11 +321,10 @@ internal sealed partial class TcpConnection
                     TrySend();
                     continue;
                 }
-                _writeWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                wait = _writeWaiter.Task;
+                wait = _writeSignal.WaitAsync(cancellationToken);
             }
             // Back-pressure: the writer waits until the peer acknowledges and frees room.
-            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await wait.ConfigureAwait(false);
         }
     }
 
@@ -363,16 +364,12 @@ internal sealed partial class TcpConnection
 
     private void WakeReaders()
     {
-        var waiter = _readWaiter;
-        _readWaiter = null;
-        waiter?.TrySetResult();
+        _readSignal.Set();
     }
 
     private void WakeWriters()
     {
-        var waiter = _writeWaiter;
-        _writeWaiter = null;
-        waiter?.TrySetResult();
+        _writeSignal.Set();
     }
 
     /// <summary>Ends the connection at once: waiters fail with <paramref name="error"/>; a reset tells the peer.</summary>
