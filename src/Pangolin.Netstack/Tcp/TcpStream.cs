@@ -8,6 +8,8 @@ public sealed class TcpStream : Stream
 {
     private readonly TcpConnection _connection;
     private int _disposed;
+    private int _readTimeout = Timeout.Infinite;
+    private int _writeTimeout = Timeout.Infinite;
 
     internal TcpStream(TcpConnection connection) => _connection = connection;
 
@@ -37,7 +39,50 @@ public sealed class TcpStream : Stream
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+    public override bool CanTimeout => true;
+
+    /// <summary>Milliseconds a synchronous <see cref="Read(byte[], int, int)"/> waits, as on a socket's stream (async reads take a token instead).</summary>
+    public override int ReadTimeout
+    {
+        get => _readTimeout;
+        set => _readTimeout = ValidTimeout(value);
+    }
+
+    /// <summary>Milliseconds a synchronous <see cref="Write(byte[], int, int)"/> waits for room.</summary>
+    public override int WriteTimeout
+    {
+        get => _writeTimeout;
+        set => _writeTimeout = ValidTimeout(value);
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        if (_readTimeout == Timeout.Infinite)
+        {
+            return ReadAsync(buffer.AsMemory(offset, count), CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        }
+        using var timeout = new CancellationTokenSource(_readTimeout);
+        try
+        {
+            return ReadAsync(buffer.AsMemory(offset, count), timeout.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            throw TimedOut("read");
+        }
+    }
+
+    private static int ValidTimeout(int value)
+    {
+        if (value <= 0 && value != Timeout.Infinite)
+        {
+            throw new ArgumentOutOfRangeException(nameof(value), value, "A timeout is a positive number of milliseconds or Timeout.Infinite.");
+        }
+        return value;
+    }
+
+    private static IOException TimedOut(string operation) =>
+        new($"The {operation} timed out.", new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.TimedOut));
 
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) =>
         _connection.WriteAsync(buffer, cancellationToken);
@@ -45,7 +90,23 @@ public sealed class TcpStream : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        if (_writeTimeout == Timeout.Infinite)
+        {
+            WriteAsync(buffer.AsMemory(offset, count), CancellationToken.None).AsTask().GetAwaiter().GetResult();
+            return;
+        }
+        using var timeout = new CancellationTokenSource(_writeTimeout);
+        try
+        {
+            WriteAsync(buffer.AsMemory(offset, count), timeout.Token).AsTask().GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            throw TimedOut("write");
+        }
+    }
 
     /// <summary>TCP_NODELAY: small writes go at once instead of waiting for the previous one's ACK (Nagle off).</summary>
     public bool NoDelay

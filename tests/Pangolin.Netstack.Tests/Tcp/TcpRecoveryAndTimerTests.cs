@@ -219,4 +219,26 @@ public sealed class TcpRecoveryAndTimerTests
         peer.Send(TcpFlags.Syn, 7, 0, options: syn, fromPort: 30000);
         Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, Assert.Single(peer.TakeSent()).Flags);
     }
+
+    [Fact]
+    public async Task A_synchronous_read_or_write_times_out_as_on_a_socket_and_the_connection_stays_usable()
+    {
+        using var peer = new ScriptedPeer(options: time => new NetworkStackOptions { Time = time, TcpSendBufferSize = 4096 });
+        await using var stream = await peer.AcceptAsync(sack: false, window: 0);
+        Assert.True(stream.CanTimeout);
+        stream.ReadTimeout = 100;
+        var error = Assert.Throws<IOException>(() => stream.Read(new byte[10], 0, 10));
+        Assert.Equal(SocketError.TimedOut, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+
+        // A zero window and a full send buffer: the write cannot finish.
+        stream.WriteTimeout = 100;
+        error = Assert.Throws<IOException>(() => stream.Write(new byte[8192], 0, 8192));
+        Assert.Equal(SocketError.TimedOut, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+
+        // Data still arrives and is read after the timeouts.
+        peer.Send(TcpFlags.Ack | TcpFlags.Psh, ScriptedPeer.PeerIss + 1, peer.StackIss + 1, payload: "hi"u8);
+        var buffer = new byte[10];
+        Assert.Equal(2, stream.Read(buffer, 0, 10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => stream.ReadTimeout = 0);
+    }
 }
