@@ -6,72 +6,67 @@ using Pangolin.Netstack.Tests.Infrastructure;
 namespace Pangolin.Netstack.Tests.Tcp;
 
 /// <summary>
-/// Loss recovery and the timers beyond the RTO, segment by segment against a scripted peer on fake time: SACK
+/// Loss recovery and the timers beyond the RTO, segment by segment against the TcpHarness peer on fake time: SACK
 /// recovery (RFC 6675), go-back-N after a timeout, zero-window probing, keepalive, and the half-open limit.
 /// </summary>
 public sealed class TcpRecoveryAndTimerTests
 {
-    private const int Mss = 1000; // ScriptedPeer offers 1000; no timestamps, so segments carry exactly that
+    private const int Mss = 1000; // offered below; no timestamps, so segments carry exactly that
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static TcpOptions Sack(params (uint Left, uint Right)[] blocks)
+    private static async Task<TcpStream> OpenAsync(TcpHarness h, bool sack, ushort window = 65535)
     {
-        var options = default(TcpOptions);
-        foreach (var (left, right) in blocks)
-        {
-            options.AddSackBlock(new SackBlock(new SequenceNumber(left), new SequenceNumber(right)));
-        }
-        return options;
+        h.PeerWindow = window;
+        var offer = new SynOffer { Mss = Mss, WindowScale = 2, SackPermitted = sack, Timestamps = false };
+        return (TcpStream)await h.PassiveOpenAsync(offer);
     }
 
-    private static List<uint> DataSequences(IEnumerable<ScriptedPeer.Segment> segments) =>
+    private static List<uint> DataSequences(IEnumerable<TestSegment> segments) =>
         [.. segments.Where(s => s.Payload.Length > 0).Select(s => s.Sequence)];
 
     [Fact]
     public async Task With_SACK_a_second_hole_is_retransmitted_as_soon_as_the_scoreboard_shows_it_lost_without_waiting_for_a_partial_ACK()
     {
-        using var peer = new ScriptedPeer();
-        await using var stream = await peer.AcceptAsync(sack: true);
+        using var peer = new TcpHarness();
+        await using var stream = await OpenAsync(peer, sack: true);
         var s = peer.StackIss + 1;
-        var peerNext = ScriptedPeer.PeerIss + 1;
-        await stream.WriteAsync(new byte[20 * Mss], Ct);
+                await stream.WriteAsync(new byte[20 * Mss], Ct);
         // The initial window: ten segments.
         Assert.Equal(Enumerable.Range(0, 10).Select(i => s + (uint)(i * Mss)), DataSequences(peer.TakeSent()));
 
         // Segments 0 and 4 are lost. Three duplicate ACKs with growing SACK blocks: fast retransmit of segment 0 only.
-        peer.Send(TcpFlags.Ack, peerNext, s, options: Sack((s + 1000, s + 2000)));
-        peer.Send(TcpFlags.Ack, peerNext, s, options: Sack((s + 1000, s + 3000)));
+        peer.SendAck(s, null, (s + 1000, s + 2000));
+        peer.SendAck(s, null, (s + 1000, s + 3000));
         Assert.Empty(DataSequences(peer.TakeSent()));
-        peer.Send(TcpFlags.Ack, peerNext, s, options: Sack((s + 1000, s + 4000)));
+        peer.SendAck(s, null, (s + 1000, s + 4000));
         Assert.Equal([s], DataSequences(peer.TakeSent()));
 
         // Segment 5 arrives: one SACKed range above the second hole is not yet proof of loss (RFC 6675 IsLost); the
         // pipe has room for one new segment (cwnd = ssthresh = 7 segments, pipe = 6).
-        peer.Send(TcpFlags.Ack, peerNext, s, options: Sack((s + 5000, s + 6000), (s + 1000, s + 4000)));
+        peer.SendAck(s, null, (s + 5000, s + 6000), (s + 1000, s + 4000));
         Assert.Equal([s + 10_000], DataSequences(peer.TakeSent()));
-        peer.Send(TcpFlags.Ack, peerNext, s, options: Sack((s + 5000, s + 7000), (s + 1000, s + 4000)));
+        peer.SendAck(s, null, (s + 5000, s + 7000), (s + 1000, s + 4000));
         Assert.DoesNotContain(s + 4000, DataSequences(peer.TakeSent()));
 
         // Three segments SACKed above it: segment 4 is lost and goes at once, with SND.UNA still at segment 0.
-        peer.Send(TcpFlags.Ack, peerNext, s, options: Sack((s + 5000, s + 8000), (s + 1000, s + 4000)));
+        peer.SendAck(s, null, (s + 5000, s + 8000), (s + 1000, s + 4000));
         var resent = DataSequences(peer.TakeSent());
         Assert.Equal(s + 4000, resent[0]);
         Assert.DoesNotContain(s + 1000, resent);
 
         // Everything up to the recovery point acknowledged: recovery ends and the rest of the data flows.
-        peer.Send(TcpFlags.Ack, peerNext, s + 11_000);
+        peer.SendAck(s + 11_000);
         Assert.NotEmpty(DataSequences(peer.TakeSent()));
     }
 
     [Fact]
     public async Task After_a_timeout_the_whole_flight_is_resent_as_the_window_grows_not_one_segment_per_timeout()
     {
-        using var peer = new ScriptedPeer();
-        await using var stream = await peer.AcceptAsync(sack: false);
+        using var peer = new TcpHarness();
+        await using var stream = await OpenAsync(peer, sack: false);
         var s = peer.StackIss + 1;
-        var peerNext = ScriptedPeer.PeerIss + 1;
-        await stream.WriteAsync(new byte[5 * Mss], Ct);
+                await stream.WriteAsync(new byte[5 * Mss], Ct);
         Assert.Equal(5, DataSequences(peer.TakeSent()).Count);
 
         // Every segment lost: the timeout (1 s, RFC 6298 before any RTT sample) resends the first.
@@ -79,20 +74,19 @@ public sealed class TcpRecoveryAndTimerTests
         Assert.Equal([s], DataSequences(peer.TakeSent()));
 
         // Its ACK opens the window to two segments: the next two go at once (go-back-N in slow start).
-        peer.Send(TcpFlags.Ack, peerNext, s + 1000);
+        peer.SendAck(s + 1000);
         Assert.Equal([s + 1000, s + 2000], DataSequences(peer.TakeSent()));
-        peer.Send(TcpFlags.Ack, peerNext, s + 3000);
+        peer.SendAck(s + 3000);
         Assert.Equal([s + 3000, s + 4000], DataSequences(peer.TakeSent()));
     }
 
     [Fact]
     public async Task A_zero_window_is_probed_with_backoff_for_as_long_as_the_peer_answers_and_data_flows_when_it_opens()
     {
-        using var peer = new ScriptedPeer();
-        await using var stream = await peer.AcceptAsync(sack: false, window: 0);
+        using var peer = new TcpHarness();
+        await using var stream = await OpenAsync(peer, sack: false, window: 0);
         var s = peer.StackIss + 1;
-        var peerNext = ScriptedPeer.PeerIss + 1;
-        await stream.WriteAsync(new byte[3000], Ct);
+                await stream.WriteAsync(new byte[3000], Ct);
         Assert.Empty(peer.TakeSent());
 
         var probes = 0;
@@ -110,7 +104,7 @@ public sealed class TcpRecoveryAndTimerTests
                 probes++;
                 intervals.Add(peer.Time.GetUtcNow() - lastProbe);
                 lastProbe = peer.Time.GetUtcNow();
-                peer.Send(TcpFlags.Ack, peerNext, s, window: 0);
+                peer.SendAck(s, 0);
             }
         }
         Assert.Equal(30, probes);
@@ -119,15 +113,15 @@ public sealed class TcpRecoveryAndTimerTests
         Assert.InRange(intervals[2].TotalSeconds, 3.9, 4.2);
         Assert.InRange(intervals[^1].TotalSeconds, 59.9, 60.2);
 
-        peer.Send(TcpFlags.Ack, peerNext, s, window: 8000);
+        peer.SendAck(s, 8000);
         Assert.Equal([s, s + 1000, s + 2000], DataSequences(peer.TakeSent()));
     }
 
     [Fact]
     public async Task A_peer_that_stops_answering_zero_window_probes_times_the_connection_out()
     {
-        using var peer = new ScriptedPeer();
-        await using var stream = await peer.AcceptAsync(sack: false, window: 0);
+        using var peer = new TcpHarness();
+        await using var stream = await OpenAsync(peer, sack: false, window: 0);
         await stream.WriteAsync(new byte[100], Ct);
         var reading = stream.ReadAsync(new byte[10], Ct).AsTask();
         for (var i = 0; i < 40 && !reading.IsCompleted; i++)
@@ -142,20 +136,19 @@ public sealed class TcpRecoveryAndTimerTests
     [Fact]
     public async Task Keepalive_probes_an_idle_connection_and_ends_it_after_the_configured_unanswered_probes()
     {
-        using var peer = new ScriptedPeer();
-        await using var stream = await peer.AcceptAsync();
+        using var peer = new TcpHarness();
+        await using var stream = await OpenAsync(peer, sack: true);
         var s = peer.StackIss + 1;
-        var peerNext = ScriptedPeer.PeerIss + 1;
-        stream.KeepAlive = new TcpKeepAlive(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), 3);
+                stream.KeepAlive = new TcpKeepAlive(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(2), 3);
 
         peer.Time.Advance(TimeSpan.FromSeconds(9.9));
         Assert.Empty(peer.TakeSent());
         peer.Time.Advance(TimeSpan.FromSeconds(0.1));
         var probe = Assert.Single(peer.TakeSent());
-        Assert.Equal((TcpFlags.Ack, s - 1, peerNext, 0), (probe.Flags, probe.Sequence, probe.Acknowledgment, probe.Payload.Length));
+        Assert.Equal((TcpFlags.Ack, s - 1, peer.PeerNext, 0), (probe.Flags, probe.Sequence, probe.Acknowledgment, probe.Payload.Length));
 
         // Answered: the idle time starts over.
-        peer.Send(TcpFlags.Ack, peerNext, s);
+        peer.SendAck(s);
         peer.Time.Advance(TimeSpan.FromSeconds(9.9));
         Assert.Empty(peer.TakeSent());
         var reading = stream.ReadAsync(new byte[10], Ct).AsTask();
@@ -176,8 +169,8 @@ public sealed class TcpRecoveryAndTimerTests
     [Fact]
     public async Task Without_keepalive_an_idle_connection_sends_nothing_for_hours()
     {
-        using var peer = new ScriptedPeer();
-        await using var stream = await peer.AcceptAsync();
+        using var peer = new TcpHarness();
+        await using var stream = await OpenAsync(peer, sack: true);
         for (var i = 0; i < 30; i++)
         {
             peer.Time.Advance(TimeSpan.FromMinutes(10));
@@ -186,23 +179,29 @@ public sealed class TcpRecoveryAndTimerTests
         Assert.Equal(1, peer.Stack.TcpConnectionCount);
     }
 
+    private static void SynFrom(TcpHarness peer, ushort port, TcpOptions options)
+    {
+        peer.PeerPort = port;
+        peer.Send(7, 0, TcpFlags.Syn, options: options);
+    }
+
     [Fact]
     public void A_SYN_flood_fills_only_the_half_open_queue_costs_little_memory_and_ages_out()
     {
-        using var peer = new ScriptedPeer();
-        using var listener = peer.Stack.ListenTcp(new IPEndPoint(ScriptedPeer.StackAddress, ScriptedPeer.StackPort), backlog: 16);
+        using var peer = new TcpHarness();
+        using var listener = peer.Stack.ListenTcp(new IPEndPoint(TcpHarness.StackAddress, TcpHarness.ServerPort), backlog: 16);
         var syn = default(TcpOptions);
         syn.HasMss = true;
         syn.Mss = 1000;
         var before = GC.GetAllocatedBytesForCurrentThread();
         for (var port = 0; port < 16; port++)
         {
-            peer.Send(TcpFlags.Syn, 7, 0, options: syn, fromPort: (ushort)(20000 + port));
+            SynFrom(peer, (ushort)(20000 + port), syn);
         }
         var perHalfOpen = (GC.GetAllocatedBytesForCurrentThread() - before) / 16;
         for (var port = 16; port < 2000; port++)
         {
-            peer.Send(TcpFlags.Syn, 7, 0, options: syn, fromPort: (ushort)(20000 + port));
+            SynFrom(peer, (ushort)(20000 + port), syn);
         }
         Assert.Equal(16, peer.TakeSent().Count(s => s.Flags == (TcpFlags.Syn | TcpFlags.Ack)));
         Assert.Equal(16, peer.Stack.TcpConnectionCount);
@@ -216,15 +215,15 @@ public sealed class TcpRecoveryAndTimerTests
         }
         Assert.Equal(0, peer.Stack.TcpConnectionCount);
         peer.TakeSent();
-        peer.Send(TcpFlags.Syn, 7, 0, options: syn, fromPort: 30000);
+        SynFrom(peer, 30000, syn);
         Assert.Equal(TcpFlags.Syn | TcpFlags.Ack, Assert.Single(peer.TakeSent()).Flags);
     }
 
     [Fact]
     public async Task A_synchronous_read_or_write_times_out_as_on_a_socket_and_the_connection_stays_usable()
     {
-        using var peer = new ScriptedPeer(options: time => new NetworkStackOptions { Time = time, TcpSendBufferSize = 4096 });
-        await using var stream = await peer.AcceptAsync(sack: false, window: 0);
+        using var peer = new TcpHarness(sendBufferSize: 4096);
+        await using var stream = await OpenAsync(peer, sack: false, window: 0);
         Assert.True(stream.CanTimeout);
         stream.ReadTimeout = 100;
         var error = Assert.Throws<IOException>(() => stream.Read(new byte[10], 0, 10));
@@ -236,7 +235,7 @@ public sealed class TcpRecoveryAndTimerTests
         Assert.Equal(SocketError.TimedOut, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
 
         // Data still arrives and is read after the timeouts.
-        peer.Send(TcpFlags.Ack | TcpFlags.Psh, ScriptedPeer.PeerIss + 1, peer.StackIss + 1, payload: "hi"u8);
+        peer.SendData("hi"u8.ToArray());
         var buffer = new byte[10];
         Assert.Equal(2, stream.Read(buffer, 0, 10));
         Assert.Throws<ArgumentOutOfRangeException>(() => stream.ReadTimeout = 0);
