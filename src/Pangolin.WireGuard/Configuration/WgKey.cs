@@ -59,6 +59,14 @@ public readonly struct WgKey : IEquatable<WgKey>
         return new WgKey(k);
     }
 
+    /// <summary>The public key of this private key (X25519 with the base point, as `wg pubkey` prints).</summary>
+    public WgKey PublicKey()
+    {
+        Span<byte> publicKey = stackalloc byte[Size];
+        Noise.Curve25519.PublicKeyOf(Bytes, publicKey);
+        return new WgKey(publicKey);
+    }
+
     public static WgKey GeneratePreshared()
     {
         Span<byte> k = stackalloc byte[Size];
