@@ -7,6 +7,7 @@ using Pangolin.Data.Entities;
 using OrgEntity = Pangolin.Data.Entities.Org;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
+using Pangolin.Server.Sites;
 
 namespace Pangolin.Server.Apis;
 
@@ -183,38 +184,4 @@ public static class OrgApi
         keys.Clear();
         return Api.Done("Organization deleted successfully");
     }
-}
-
-/// <summary>Finds the first free block of a given prefix length inside a pool.</summary>
-public static class SubnetAllocator
-{
-    public static string? Next(string pool, int prefixLength, IEnumerable<string> used)
-    {
-        var network = IPNetwork.Parse(pool);
-        if (prefixLength < network.PrefixLength || network.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-        {
-            return null;
-        }
-        var taken = used.Select(u => Syntax.TryParseCidr(u, out var n) ? n : (IPNetwork?)null).OfType<IPNetwork>().ToList();
-        var start = ToUInt(network.BaseAddress);
-        var blockSize = 1u << (32 - prefixLength);
-        var blocks = 1u << (prefixLength - network.PrefixLength);
-        for (var i = 0u; i < blocks; i++)
-        {
-            var candidate = new IPNetwork(FromUInt(start + (i * blockSize)), prefixLength);
-            if (!taken.Any(t => Syntax.Overlaps(t, candidate)))
-            {
-                return candidate.ToString();
-            }
-        }
-        return null;
-    }
-
-    private static uint ToUInt(IPAddress a)
-    {
-        var b = a.GetAddressBytes();
-        return ((uint)b[0] << 24) | ((uint)b[1] << 16) | ((uint)b[2] << 8) | b[3];
-    }
-
-    private static IPAddress FromUInt(uint v) => new([(byte)(v >> 24), (byte)(v >> 16), (byte)(v >> 8), (byte)v]);
 }
