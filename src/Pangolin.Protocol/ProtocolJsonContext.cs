@@ -15,6 +15,10 @@ namespace Pangolin.Protocol;
 /// missing keys keep defaults. This must not take the server's strict <c>UnmappedMemberHandling.Disallow</c>.</item>
 /// <item>Null is written unless a property says otherwise; only fields Go tags <c>omitempty</c>, or map literals that
 /// sometimes lack the key, opt out per property.</item>
+/// <item>Strings, lists and nested objects read a missing key or <c>null</c> as empty (<c>init =&gt; field = value ?? ""</c>),
+/// as Go leaves zero values. An initializer (<c>{ get; init; } = ""</c>) is not enough: the source generator sets every
+/// init-only property when it constructs the object, so a key missing from the JSON overwrites the initializer with
+/// null (tested in GoShapedInputTests).</item>
 /// </list>
 /// </remarks>
 [JsonSourceGenerationOptions(

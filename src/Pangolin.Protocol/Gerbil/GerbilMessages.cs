@@ -9,7 +9,7 @@ namespace Pangolin.Protocol.Gerbil;
 /// </summary>
 public sealed record GetConfigRequest
 {
-    public string PublicKey { get; init; } = "";
+    public string PublicKey { get; init => field = value ?? ""; } = "";
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? ReachableAt { get; init; }
@@ -32,7 +32,7 @@ public sealed record GetConfigResponse
     public int ListenPort { get; init; }
 
     /// <summary>The node's tunnel address with its mask, e.g. <c>100.89.137.1/24</c>.</summary>
-    public string IpAddress { get; init; } = "";
+    public string IpAddress { get; init => field = value ?? ""; } = "";
 
     public IReadOnlyList<GerbilPeer> Peers { get => _peers ?? []; init => _peers = value; }
 }
@@ -45,7 +45,7 @@ public sealed record GerbilPeer
 {
     private readonly IReadOnlyList<string>? _allowedIps;
 
-    public string PublicKey { get; init; } = "";
+    public string PublicKey { get; init => field = value ?? ""; } = "";
 
     public IReadOnlyList<string> AllowedIps { get => _allowedIps ?? []; init => _allowedIps = value; }
 }
@@ -57,7 +57,7 @@ public sealed record GerbilPeer
 /// </summary>
 public sealed record PeerBandwidth
 {
-    public string PublicKey { get; init; } = "";
+    public string PublicKey { get; init => field = value ?? ""; } = "";
 
     public double BytesIn { get; init; }
 
@@ -67,5 +67,5 @@ public sealed record PeerBandwidth
 /// <summary>Gerbil's answer to <c>POST /peer</c> and <c>DELETE /peer</c>: <c>{"status": "Peer added successfully"}</c>.</summary>
 public sealed record GerbilStatusResponse
 {
-    public string Status { get; init; } = "";
+    public string Status { get; init => field = value ?? ""; } = "";
 }

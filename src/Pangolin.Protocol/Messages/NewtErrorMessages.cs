@@ -6,16 +6,16 @@ namespace Pangolin.Protocol.Messages;
 /// </summary>
 public sealed record ErrorData
 {
-    public string Message { get; init; } = "";
+    public string Message { get; init => field = value ?? ""; } = "";
 
     /// <summary>The raw text of the frame that failed.</summary>
-    public string OriginalMessage { get; init; } = "";
+    public string OriginalMessage { get; init => field = value ?? ""; } = "";
 }
 
 /// <summary>Data of <c>newt/error</c>: <c>{"code", "message"}</c>; newt logs it (see <see cref="MessageTypes"/> for codes).</summary>
 public sealed record NewtErrorData
 {
-    public string Code { get; init; } = "";
+    public string Code { get; init => field = value ?? ""; } = "";
 
-    public string Message { get; init; } = "";
+    public string Message { get; init => field = value ?? ""; } = "";
 }

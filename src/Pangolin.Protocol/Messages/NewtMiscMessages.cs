@@ -17,9 +17,9 @@ public sealed record ReceiveBandwidthData
 /// </summary>
 public sealed record WgGetConfigData
 {
-    public string PublicKey { get; init; } = "";
+    public string PublicKey { get; init => field = value ?? ""; } = "";
 
     public int Port { get; init; }
 
-    public string ChainId { get; init; } = "";
+    public string ChainId { get; init => field = value ?? ""; } = "";
 }

@@ -15,7 +15,7 @@ public sealed record PingData
 /// <summary>Data of the server's <c>pong</c>: <c>{"timestamp": "&lt;ISO-8601&gt;"}</c>.</summary>
 public sealed record PongData
 {
-    public string Timestamp { get; init; } = "";
+    public string Timestamp { get; init => field = value ?? ""; } = "";
 }
 
 /// <summary>
@@ -27,7 +27,7 @@ public sealed record PingRequestData
     public bool NoCloud { get; init; }
 
     /// <summary>Echoed in <c>newt/ping/exitNodes</c>; newt drops replies whose chain is not the pending one.</summary>
-    public string ChainId { get; init; } = "";
+    public string ChainId { get; init => field = value ?? ""; } = "";
 }
 
 /// <summary>Data of <c>newt/ping/exitNodes</c> (U:newt exitnode/exitnode.go <c>ExitNodeData</c>).</summary>
@@ -37,7 +37,7 @@ public sealed record ExitNodesData
 
     public IReadOnlyList<ExitNodeCandidate> ExitNodes { get => _exitNodes ?? []; init => _exitNodes = value; }
 
-    public string ChainId { get; init; } = "";
+    public string ChainId { get; init => field = value ?? ""; } = "";
 }
 
 /// <summary>One candidate exit node (U:newt exitnode/exitnode.go <c>ExitNode</c>).</summary>
@@ -45,10 +45,10 @@ public sealed record ExitNodeCandidate
 {
     public int ExitNodeId { get; init; }
 
-    public string ExitNodeName { get; init; } = "";
+    public string ExitNodeName { get; init => field = value ?? ""; } = "";
 
     /// <summary>The node's host, without a port; newt pings <c>http://&lt;endpoint&gt;/ping</c>.</summary>
-    public string Endpoint { get; init; } = "";
+    public string Endpoint { get; init => field = value ?? ""; } = "";
 
     /// <summary><c>(max − online sites) / max</c>, or 1 without a limit.</summary>
     public double Weight { get; init; }
@@ -72,9 +72,9 @@ public sealed record ExitNodePingResult
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Error { get; init; }
 
-    public string ExitNodeName { get; init; } = "";
+    public string ExitNodeName { get; init => field = value ?? ""; } = "";
 
-    public string Endpoint { get; init; } = "";
+    public string Endpoint { get; init => field = value ?? ""; } = "";
 
     public bool WasPreviouslyConnected { get; init; }
 }

@@ -12,7 +12,7 @@ namespace Pangolin.Protocol.Messages;
 public sealed record RegisterData
 {
     /// <summary>Newt's WireGuard public key, base64.</summary>
-    public string PublicKey { get; init; } = "";
+    public string PublicKey { get; init => field = value ?? ""; } = "";
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<ExitNodePingResult>? PingResults { get; init; }
@@ -50,21 +50,21 @@ public sealed record WgConnectData
     private readonly IReadOnlyList<string>? _remoteExitNodeSubnets;
 
     /// <summary>The exit node's <c>host:port</c>, IPv6 bracketed.</summary>
-    public string Endpoint { get; init; } = "";
+    public string Endpoint { get; init => field = value ?? ""; } = "";
 
     /// <summary>Go <c>uint16</c>; newt uses 21820 when it is 0.</summary>
     public ushort RelayPort { get; init; }
 
     /// <summary>The exit node's WireGuard public key, base64.</summary>
-    public string PublicKey { get; init; } = "";
+    public string PublicKey { get; init => field = value ?? ""; } = "";
 
     /// <summary>The exit node's tunnel address without a mask.</summary>
     [JsonPropertyName("serverIP")]
-    public string ServerIp { get; init; } = "";
+    public string ServerIp { get; init => field = value ?? ""; } = "";
 
     /// <summary>The site's tunnel address without a mask.</summary>
     [JsonPropertyName("tunnelIP")]
-    public string TunnelIp { get; init; } = "";
+    public string TunnelIp { get; init => field = value ?? ""; } = "";
 
     public TargetsByType Targets { get => _targets ?? new TargetsByType(); init => _targets = value; }
 
@@ -76,7 +76,7 @@ public sealed record WgConnectData
     public IReadOnlyList<string> RemoteExitNodeSubnets { get => _remoteExitNodeSubnets ?? []; init => _remoteExitNodeSubnets = value; }
 
     /// <summary>The <c>chainId</c> of the registration this answers.</summary>
-    public string ChainId { get; init; } = "";
+    public string ChainId { get; init => field = value ?? ""; } = "";
 }
 
 /// <summary>

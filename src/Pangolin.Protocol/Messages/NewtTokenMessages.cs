@@ -5,9 +5,9 @@ namespace Pangolin.Protocol.Messages;
 /// <summary>Body of <c>POST {endpoint}/api/v1/auth/newt/get-token</c>.</summary>
 public sealed record GetTokenRequest
 {
-    public string NewtId { get; init; } = "";
+    public string NewtId { get; init => field = value ?? ""; } = "";
 
-    public string Secret { get; init; } = "";
+    public string Secret { get; init => field = value ?? ""; } = "";
 
     /// <summary>
     /// A still-valid token a newer upstream newt may offer (an optional zod key). Our newt never sends it, so null is
@@ -30,7 +30,7 @@ public sealed record GetTokenResponse
 
     public bool Error { get; init; }
 
-    public string Message { get; init; } = "";
+    public string Message { get; init => field = value ?? ""; } = "";
 
     public int Status { get; init; }
 }
@@ -38,8 +38,8 @@ public sealed record GetTokenResponse
 /// <summary>The <c>data</c> of <see cref="GetTokenResponse"/>.</summary>
 public sealed record GetTokenData
 {
-    public string Token { get; init; } = "";
+    public string Token { get; init => field = value ?? ""; } = "";
 
     /// <summary>Must be non-empty: newt only starts its get-config loop when it is.</summary>
-    public string ServerVersion { get; init; } = "";
+    public string ServerVersion { get; init => field = value ?? ""; } = "";
 }

@@ -19,7 +19,7 @@ public sealed class WsMessage
 
     private readonly JsonElement _data;
 
-    public string Type { get; init; } = "";
+    public string Type { get; init => field = value ?? ""; } = "";
 
     public JsonElement Data
     {
