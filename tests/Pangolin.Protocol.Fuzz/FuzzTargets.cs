@@ -22,7 +22,9 @@ public static class FuzzTargets
     /// <summary>A small limit, so that the fuzzer reaches the limit checks without huge inputs.</summary>
     private const int MaxMessageBytes = 64 * 1024;
 
-    private static readonly ProtocolJsonContext Json = ProtocolJsonContext.Default;
+    // A property, not a field: library code (instrumented by SharpFuzz) must not run in this class's static
+    // constructor, which runs before the fuzzer's shared memory exists.
+    private static ProtocolJsonContext Json => ProtocolJsonContext.Default;
 
     // Payload decoders by message type, as a server or newt would dispatch them; written back to catch writer bugs.
     private static readonly Dictionary<string, Action<WsMessage>> Payloads = new(StringComparer.Ordinal)
