@@ -62,12 +62,32 @@ internal sealed class WireGuardGoProcess : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => started.Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        if (!await Eventually.TrueAsync(() => File.Exists(started.SocketPath) || process.HasExited, Within) || process.HasExited)
+        // The socket file appears at bind(2), a moment before listen(2): wait until a connection is accepted, or a
+        // test's first request may be refused.
+        if (!await Eventually.TrueAsync(() => AcceptsConnections(started.SocketPath) || process.HasExited, Within) || process.HasExited)
         {
             await started.DisposeAsync();
             throw new InvalidOperationException($"wireguard-go made no socket for {interfaceName}: {string.Join('\n', started.Log)}");
         }
         return started;
+    }
+
+    private static bool AcceptsConnections(string socketPath)
+    {
+        if (!File.Exists(socketPath))
+        {
+            return false;
+        }
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 
     /// <summary>How many log lines contain <paramref name="text"/> (e.g. "Received handshake initiation").</summary>
