@@ -161,9 +161,7 @@ internal sealed class ReceiveBuffer
         {
             return 0;
         }
-        var first = Math.Min(count, _ring.Length - _readPosition);
-        _ring.AsSpan(_readPosition, first).CopyTo(destination);
-        _ring.AsSpan(0, count - first).CopyTo(destination[first..]);
+        Ring.CopyOut(_ring, _readPosition, destination[..count]);
         _readPosition = (_readPosition + count) % _ring.Length;
         _readable -= count;
         return count;
@@ -223,9 +221,7 @@ internal sealed class ReceiveBuffer
         // Each term is below 2^30, so the sum of two fits an int; reduce in between.
         var position = (_readPosition + _readable) % _ring.Length;
         position = (position + offset) % _ring.Length;
-        var first = Math.Min(data.Length, _ring.Length - position);
-        data[..first].CopyTo(_ring.AsSpan(position));
-        data[first..].CopyTo(_ring);
+        Ring.CopyIn(_ring, position, data);
     }
 
     // In-order data of the given length arrived at RCV.NXT: swallow every range it reaches or touches.
@@ -296,18 +292,9 @@ internal sealed class ReceiveBuffer
     // Moves the unread bytes and everything out of order behind them to the start of a larger ring.
     private void Grow(int needed)
     {
-        var size = _ring.Length;
-        while (size < needed)
-        {
-            size = (int)Math.Min((long)size * 2, _capacity);
-        }
         // The range being stored is already listed and may reach past the old ring; its bytes are not there yet.
         var used = Math.Min(_readable + (_rangeCount > 0 ? _ranges[_rangeCount - 1].Right - ReceiveNext : 0), _ring.Length);
-        var ring = new byte[size];
-        var first = Math.Min(used, _ring.Length - _readPosition);
-        _ring.AsSpan(_readPosition, first).CopyTo(ring);
-        _ring.AsSpan(0, used - first).CopyTo(ring.AsSpan(first));
-        _ring = ring;
+        _ring = Ring.Grow(_ring, _readPosition, used, needed, _capacity);
         _readPosition = 0;
     }
 }

@@ -38,9 +38,7 @@ internal sealed class SendBuffer
             Grow(_count + data.Length);
         }
         var tail = (int)(((long)_head + _count) % _ring.Length);
-        var first = Math.Min(data.Length, _ring.Length - tail);
-        data[..first].CopyTo(_ring.AsSpan(tail));
-        data[first..].CopyTo(_ring);
+        Ring.CopyIn(_ring, tail, data);
         _count += data.Length;
     }
 
@@ -68,16 +66,7 @@ internal sealed class SendBuffer
     // Doubles the ring (up to the capacity), moving the held bytes to its start.
     private void Grow(int needed)
     {
-        var size = _ring.Length;
-        while (size < needed)
-        {
-            size = (int)Math.Min((long)size * 2, _capacity);
-        }
-        var ring = new byte[size];
-        var first = Math.Min(_count, _ring.Length - _head);
-        _ring.AsSpan(_head, first).CopyTo(ring);
-        _ring.AsSpan(0, _count - first).CopyTo(ring.AsSpan(first));
-        _ring = ring;
+        _ring = Ring.Grow(_ring, _head, _count, needed, _capacity);
         _head = 0;
     }
 }
