@@ -219,7 +219,12 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
 
     private static void ConfigureSites(ModelBuilder b)
     {
-        b.Entity<ExitNode>(e => e.HasKey(x => x.ExitNodeId));
+        b.Entity<ExitNode>(e =>
+        {
+            e.HasKey(x => x.ExitNodeId);
+            // A remote gerbil registers (get-config) by its public key.
+            e.HasIndex(x => x.PublicKey).IsUnique();
+        });
         b.Entity<Site>(e =>
         {
             e.HasKey(x => x.SiteId);
@@ -230,6 +235,8 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
             e.HasIndex(x => new { x.OrgId, x.Name, x.SiteId });
             CascadeFrom<Site, Org>(e, x => x.OrgId);
             e.HasOne<ExitNode>().WithMany().HasForeignKey(x => x.ExitNodeId).OnDelete(DeleteBehavior.SetNull);
+            // Two registrations racing for the same block: the second insert fails and retries with another one.
+            e.HasIndex(x => new { x.ExitNodeId, x.Subnet }).IsUnique(); // NULLs are distinct in both providers
         });
         b.Entity<Newt>(e =>
         {
@@ -278,6 +285,8 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
             e.HasKey(x => x.TargetId);
             e.HasIndex(x => x.ResourceId);
             e.HasIndex(x => x.SiteId);
+            // A newt listens on one port per target: two targets of a site can never share one.
+            e.HasIndex(x => new { x.SiteId, x.InternalPort }).IsUnique();
             CascadeFrom<Target, Resource>(e, x => x.ResourceId);
             CascadeFrom<Target, Site>(e, x => x.SiteId);
         });

@@ -326,6 +326,10 @@ namespace Pangolin.Data.Postgres.Migrations
                         .HasColumnType("text")
                         .HasColumnName("address");
 
+                    b.Property<bool>("Embedded")
+                        .HasColumnType("boolean")
+                        .HasColumnName("embedded");
+
                     b.Property<string>("Endpoint")
                         .IsRequired()
                         .HasColumnType("text")
@@ -352,6 +356,10 @@ namespace Pangolin.Data.Postgres.Migrations
                         .HasColumnType("boolean")
                         .HasColumnName("online");
 
+                    b.Property<string>("PrivateKeyProtected")
+                        .HasColumnType("text")
+                        .HasColumnName("private_key_protected");
+
                     b.Property<string>("PublicKey")
                         .HasColumnType("text")
                         .HasColumnName("public_key");
@@ -372,6 +380,10 @@ namespace Pangolin.Data.Postgres.Migrations
                     b.HasKey("ExitNodeId")
                         .HasName("pk_exit_nodes");
 
+                    b.HasIndex("PublicKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_exit_nodes_public_key");
+
                     b.ToTable("exit_nodes", (string)null);
                 });
 
@@ -380,6 +392,14 @@ namespace Pangolin.Data.Postgres.Migrations
                     b.Property<string>("NewtId")
                         .HasColumnType("text")
                         .HasColumnName("newt_id");
+
+                    b.Property<string>("Agent")
+                        .HasColumnType("text")
+                        .HasColumnName("agent");
+
+                    b.Property<string>("AgentVersion")
+                        .HasColumnType("text")
+                        .HasColumnName("agent_version");
 
                     b.Property<DateTime>("DateCreated")
                         .HasColumnType("timestamp with time zone")
@@ -1449,8 +1469,9 @@ namespace Pangolin.Data.Postgres.Migrations
                     b.HasKey("SiteId")
                         .HasName("pk_sites");
 
-                    b.HasIndex("ExitNodeId")
-                        .HasDatabaseName("ix_sites_exit_node_id");
+                    b.HasIndex("ExitNodeId", "Subnet")
+                        .IsUnique()
+                        .HasDatabaseName("ix_sites_exit_node_id_subnet");
 
                     b.HasIndex("OrgId", "NiceId")
                         .IsUnique()
@@ -1528,6 +1549,10 @@ namespace Pangolin.Data.Postgres.Migrations
 
                     b.HasIndex("SiteId")
                         .HasDatabaseName("ix_targets_site_id");
+
+                    b.HasIndex("SiteId", "InternalPort")
+                        .IsUnique()
+                        .HasDatabaseName("ix_targets_site_id_internal_port");
 
                     b.ToTable("targets", (string)null);
                 });

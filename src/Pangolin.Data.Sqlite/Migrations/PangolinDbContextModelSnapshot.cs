@@ -313,6 +313,10 @@ namespace Pangolin.Data.Sqlite.Migrations
                         .HasColumnType("TEXT")
                         .HasColumnName("address");
 
+                    b.Property<bool>("Embedded")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("embedded");
+
                     b.Property<string>("Endpoint")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -339,6 +343,10 @@ namespace Pangolin.Data.Sqlite.Migrations
                         .HasColumnType("INTEGER")
                         .HasColumnName("online");
 
+                    b.Property<string>("PrivateKeyProtected")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("private_key_protected");
+
                     b.Property<string>("PublicKey")
                         .HasColumnType("TEXT")
                         .HasColumnName("public_key");
@@ -359,6 +367,10 @@ namespace Pangolin.Data.Sqlite.Migrations
                     b.HasKey("ExitNodeId")
                         .HasName("pk_exit_nodes");
 
+                    b.HasIndex("PublicKey")
+                        .IsUnique()
+                        .HasDatabaseName("ix_exit_nodes_public_key");
+
                     b.ToTable("exit_nodes", (string)null);
                 });
 
@@ -367,6 +379,14 @@ namespace Pangolin.Data.Sqlite.Migrations
                     b.Property<string>("NewtId")
                         .HasColumnType("TEXT")
                         .HasColumnName("newt_id");
+
+                    b.Property<string>("Agent")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("agent");
+
+                    b.Property<string>("AgentVersion")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("agent_version");
 
                     b.Property<DateTime>("DateCreated")
                         .HasColumnType("TEXT")
@@ -1414,8 +1434,9 @@ namespace Pangolin.Data.Sqlite.Migrations
                     b.HasKey("SiteId")
                         .HasName("pk_sites");
 
-                    b.HasIndex("ExitNodeId")
-                        .HasDatabaseName("ix_sites_exit_node_id");
+                    b.HasIndex("ExitNodeId", "Subnet")
+                        .IsUnique()
+                        .HasDatabaseName("ix_sites_exit_node_id_subnet");
 
                     b.HasIndex("OrgId", "NiceId")
                         .IsUnique()
@@ -1491,6 +1512,10 @@ namespace Pangolin.Data.Sqlite.Migrations
 
                     b.HasIndex("SiteId")
                         .HasDatabaseName("ix_targets_site_id");
+
+                    b.HasIndex("SiteId", "InternalPort")
+                        .IsUnique()
+                        .HasDatabaseName("ix_targets_site_id_internal_port");
 
                     b.ToTable("targets", (string)null);
                 });

@@ -41,6 +41,10 @@ public sealed class Newt
     public required string SecretHash { get; set; }
     public DateTime DateCreated { get; set; }
     public string? Version { get; set; }
+
+    /// <summary>The connector's implementation as it reports itself (e.g. "pangolin-dotnet-newt"; upstream: "newt").</summary>
+    public string? Agent { get; set; }
+    public string? AgentVersion { get; set; }
     public int? SiteId { get; set; }
 }
 
@@ -71,4 +75,10 @@ public sealed class ExitNode
     public string Type { get; set; } = "gerbil";
     public string? Region { get; set; }
     public int? MaxConnections { get; set; }
+
+    /// <summary>The node runs inside this server process and is changed in process, not over its HTTP API.</summary>
+    public bool Embedded { get; set; }
+
+    /// <summary>The embedded node's WireGuard private key, encrypted with the server secret; null for remote nodes.</summary>
+    public string? PrivateKeyProtected { get; set; }
 }

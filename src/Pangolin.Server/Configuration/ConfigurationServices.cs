@@ -16,6 +16,8 @@ public static partial class ConfigurationServices
         Add<FlagsOptions>(services, FlagsOptions.Section);
         Add<RateLimitOptions>(services, RateLimitOptions.Section);
         Add<OrgOptions>(services, OrgOptions.Section);
+        Add<GerbilOptions>(services, GerbilOptions.Section);
+        Add<NewtOptions>(services, NewtOptions.Section);
         services.AddOptions<DomainsOptions>()
             .Configure<IConfiguration>((o, c) => c.GetSection(DomainsOptions.Section).Bind(o.Domains, b => b.ErrorOnUnknownConfiguration = true))
             .ValidateOnStart();
@@ -23,6 +25,7 @@ public static partial class ConfigurationServices
         services.AddSingleton<IValidateOptions<DatabaseOptions>, DatabaseValidator>();
         services.AddSingleton<IValidateOptions<ServerOptions>, ListenerValidator>();
         services.AddSingleton<IValidateOptions<FlagsOptions>, FlagsValidator>();
+        services.AddSingleton<IValidateOptions<GerbilOptions>, GerbilValidator>();
         return services;
     }
 
@@ -190,4 +193,23 @@ internal sealed class FlagsValidator(IOptions<EmailOptions> email) : IValidateOp
         options.RequireEmailVerification && !email.Value.IsConfigured
             ? ValidateOptionsResult.Fail("Flags:RequireEmailVerification needs e-mail: set Email:SmtpHost and Email:NoReply")
             : ValidateOptionsResult.Success;
+}
+
+internal sealed class GerbilValidator : IValidateOptions<GerbilOptions>
+{
+    public ValidateOptionsResult Validate(string? name, GerbilOptions options)
+    {
+        if (!Syntax.TryParseCidr(options.SubnetGroup, out var group) || group.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            return ValidateOptionsResult.Fail("Gerbil:SubnetGroup must be an IPv4 CIDR such as 100.89.137.0/20");
+        }
+        if (options.BlockSize < group.PrefixLength)
+        {
+            return ValidateOptionsResult.Fail($"Gerbil:BlockSize must be at least the prefix length of Gerbil:SubnetGroup ({group.PrefixLength})");
+        }
+        // The node's own block is the first one, so a node needs room for at least one more.
+        return options.SiteBlockSize <= options.BlockSize
+            ? ValidateOptionsResult.Fail("Gerbil:SiteBlockSize must be longer than Gerbil:BlockSize (a site's block sits inside its node's network)")
+            : ValidateOptionsResult.Success;
+    }
 }

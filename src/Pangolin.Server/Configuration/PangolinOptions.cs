@@ -175,3 +175,61 @@ public sealed class OrgOptions
     [Required, Cidr]
     public string UtilitySubnetGroup { get; set; } = "100.96.128.0/20";
 }
+
+/// <summary>Section "Gerbil": the exit node embedded in this process, and the addressing of every exit node.</summary>
+public sealed class GerbilOptions
+{
+    public const string Section = "Gerbil";
+
+    /// <summary>Runs a userspace WireGuard exit node in this process; off when only standalone gerbils serve sites.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>UDP port the embedded node listens on; sites dial it. 0 takes a free port at each start (tests).</summary>
+    [Range(0, 65535)]
+    public int ListenPort { get; set; } = 51820;
+
+    /// <summary>Host (name or IP, no port) that sites dial; empty means the host of App:DashboardUrl.</summary>
+    [HostOrIp]
+    public string? BaseEndpoint { get; set; }
+
+    /// <summary>Pool from which every exit node gets its network; checked by GerbilValidator, which (as upstream) accepts host bits.</summary>
+    [Required]
+    public string SubnetGroup { get; set; } = "100.89.137.0/20";
+
+    /// <summary>Prefix length of each exit node's network; the node takes its first address.</summary>
+    [Range(8, 29)]
+    public int BlockSize { get; set; } = 24;
+
+    /// <summary>Prefix length of each site's block inside its node's network (a node of /24 with /30 sites holds 63).</summary>
+    [Range(9, 32)]
+    public int SiteBlockSize { get; set; } = 30;
+
+    [Required, TextLength(1, 255)]
+    public string ExitNodeName { get; set; } = "embedded";
+
+    /// <summary>MTU of the tunnel interface on the node.</summary>
+    [Range(1280, 9000)]
+    public int Mtu { get; set; } = 1280;
+
+    /// <summary>Start of the relay ports sent to newts (upstream's clients port); kept for wire compatibility.</summary>
+    [Range(1, 65535)]
+    public int ClientsStartPort { get; set; } = 21820;
+
+    /// <summary>How often counted bandwidth is written to the sites table.</summary>
+    [Range(1, 3600)]
+    public int BandwidthFlushSeconds { get; set; } = 60;
+}
+
+/// <summary>Section "Newt": connector sessions and presence.</summary>
+public sealed class NewtOptions
+{
+    public const string Section = "Newt";
+
+    /// <summary>Lifetime of a token from get-token; a newt only needs one to open its WebSocket.</summary>
+    [Range(1, 24 * 60)]
+    public int TokenLifetimeMinutes { get; set; } = 15;
+
+    /// <summary>A site with an open WebSocket but no ping for this long is shown offline.</summary>
+    [Range(30, 24 * 3600)]
+    public int OfflineAfterSeconds { get; set; } = 120;
+}

@@ -24,6 +24,10 @@ public sealed class ConfigurationErrorTests : IDisposable
         { "--RateLimits:Secrets:MaxRequests=0", "RateLimits:Secrets:MaxRequests must be between" },
         { "--Email:NoReply=nope", "Email:NoReply" },
         { "--Server:DashboardSessionLengthHours=0", "Server:DashboardSessionLengthHours" },
+        { "--Gerbil:SiteBlockSize=24", "Gerbil:SiteBlockSize must be longer than Gerbil:BlockSize" },
+        { "--Gerbil:SubnetGroup=fd00::/64", "Gerbil:SubnetGroup must be an IPv4 CIDR" },
+        { "--Gerbil:BaseEndpoint=exa mple", "Gerbil:BaseEndpoint must be a host name or an IP address" },
+        { "--Newt:TokenLifetimeMinutes=0", "Newt:TokenLifetimeMinutes must be between" },
     };
 
     [Theory]
