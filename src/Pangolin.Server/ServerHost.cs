@@ -9,6 +9,7 @@ using Microsoft.Extensions.Options;
 using Pangolin.Server.Apis;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
+using Pangolin.Server.ControlChannel;
 using Pangolin.Server.Data;
 using Pangolin.Server.Email;
 using Pangolin.Server.Operations;
@@ -67,6 +68,8 @@ public static class ServerHost
 
         services.AddHostedService<StartupService>();
         services.AddHostedService<CleanupService>();
+        // After StartupService: hosted services start in order, and presence resets rows that migrations create.
+        services.AddControlChannel();
 
         services.AddAuthentication(AuthSchemes.Default)
             .AddPolicyScheme(AuthSchemes.Default, "Session or API key", o =>
@@ -125,6 +128,7 @@ public static class ServerHost
             app.UseCors(p => p.WithOrigins([.. cors]).AllowCredentials().AllowAnyHeader().AllowAnyMethod());
         }
         app.UseMiddleware<CsrfMiddleware>();
+        app.UseWebSockets();
         app.UseRouting();
         app.UseAuthentication();
         app.UseAuthorization();
@@ -136,6 +140,7 @@ public static class ServerHost
         var dashboard = app.MapGroup("/api/v1");
         dashboard.MapGet("/", () => Results.Json(new { message = "Healthy" })).ExcludeFromDescription().AllowAnonymous();
         dashboard.MapAuthApi();
+        dashboard.MapControlChannel();
         dashboard.MapManagementApi();
 
         var integration = app.MapGroup(AuthSchemes.IntegrationPrefix);

@@ -3,7 +3,10 @@ using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Pangolin.Data;
 using Pangolin.Data.Entities;
+using Pangolin.Protocol;
+using Pangolin.Protocol.Messages;
 using Pangolin.Server.Auth;
+using Pangolin.Server.ControlChannel;
 
 namespace Pangolin.Server.Apis;
 
@@ -236,13 +239,20 @@ public static class SiteApi
         return Api.Ok(await Project(db, db.Sites.AsNoTracking().Where(s => s.SiteId == siteId)).FirstAsync(ct), "Site updated successfully");
     }
 
-    private static async Task<IResult> DeleteAsync(int siteId, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(int siteId, PangolinDbContext db, ConnectionRegistry newts, CancellationToken ct)
     {
+        var newtIds = await db.Newts.Where(n => n.SiteId == siteId).Select(n => n.NewtId).ToListAsync(ct);
         await db.Sites.Where(s => s.SiteId == siteId).ExecuteDeleteAsync(ct);
+        // Its sessions went with the site (cascade); a connected newt is told to stop and cut off.
+        foreach (var newtId in newtIds)
+        {
+            newts.Send(newtId, MessageTypes.NewtWgTerminate, new TerminateData { Reason = "site deleted" }, ProtocolJsonContext.Default.TerminateData);
+            newts.Disconnect(newtId, NewtConnection.Revoked, "site deleted");
+        }
         return Api.Done("Site deleted successfully");
     }
 
-    private static async Task<IResult> RegenerateSecretAsync(int siteId, PangolinDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> RegenerateSecretAsync(int siteId, PangolinDbContext db, TimeProvider time, ConnectionRegistry newts, CancellationToken ct)
     {
         var site = await db.Sites.AsNoTracking().FirstAsync(s => s.SiteId == siteId, ct);
         if (site.Type != "newt")
@@ -265,6 +275,8 @@ public static class SiteApi
         }
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
+        // A connected newt proved the old secret; it must prove the new one.
+        newts.Disconnect(newt.NewtId, NewtConnection.Revoked, "secret rotated");
         return Api.Ok(new NewtCredentials(newt.NewtId, secret), "Site secret regenerated; update the newt's --secret");
     }
 

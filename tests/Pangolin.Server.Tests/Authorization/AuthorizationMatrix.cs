@@ -38,6 +38,9 @@ public static class AuthorizationMatrix
         // Setup is done: everyone, signed in or not, gets the same refusal.
         Public(Put, "/auth/set-server-admin", 400).Send(new { email = "late@example.com", password = MatrixWorld.Password, setupToken = "not-the-token" }),
         Public(Get, "/auth/initial-setup-complete", 200),
+        // Newts authenticate with their id and secret, never with a session or key: every caller is refused alike.
+        Public(Post, "/auth/newt/get-token", 401).Send(new { newtId = "nosuchnewt00000", secret = "not-the-secret" }),
+        Public(Get, "/ws", 401),
         Public(Post, "/auth/2fa/request", 200)
             .Send(c => c.IsUser ? new { password = MatrixWorld.Password } : (object)new { email = MatrixWorld.DrifterEmail, password = MatrixWorld.Password }),
         // Signed-in callers keep two-factor on for the /auth/2fa/disable row (enrolment hashes ten backup codes: costly).
