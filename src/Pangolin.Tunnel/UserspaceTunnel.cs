@@ -37,7 +37,7 @@ public sealed partial class UserspaceTunnel : IConfigurableDevice, IAsyncDisposa
         NetworkStack? stack = null;
         _interface = new MemoryPacketInterface(options.InterfaceName, options.Mtu, options.QueueCapacity, onWrite: packet => stack!.Receive(packet));
         _link = new DeviceLink(_interface);
-        stack = new NetworkStack(_link, options.Stack ?? new NetworkStackOptions { Time = options.Time });
+        stack = new NetworkStack(_link, options.StackOptions ?? new NetworkStackOptions { Time = options.Time });
         _stack = stack;
         try
         {
@@ -92,7 +92,11 @@ public sealed partial class UserspaceTunnel : IConfigurableDevice, IAsyncDisposa
     }
 
     /// <summary>The device's settings and each peer's endpoint, handshake and byte counters.</summary>
-    public DeviceSnapshot GetConfiguration() => _device.GetConfiguration();
+    public DeviceSnapshot GetConfiguration()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _device.GetConfiguration();
+    }
 
     /// <summary>Stops the device first, so that no packet reaches the stack after it is closed, then the stack.</summary>
     public async ValueTask DisposeAsync()

@@ -28,13 +28,13 @@ public sealed record UserspaceTunnelOptions
     /// <summary>Opens the device's UDP socket on a port; by default a <see cref="LinuxUdpTransport"/> on all addresses.</summary>
     public Func<int, IUdpTransport> Bind { get; init; } = static port => LinuxUdpTransport.Bind(port);
 
-    /// <summary>The clock of the device's timers (and of the stack's, unless <see cref="Stack"/> brings its own).</summary>
+    /// <summary>The clock of the device's timers (and of the stack's, unless <see cref="StackOptions"/> brings its own).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
     /// <summary>The stack's tuning; null takes the defaults on <see cref="Time"/>.</summary>
-    public NetworkStackOptions? Stack { get; init; }
+    public NetworkStackOptions? StackOptions { get; init; }
 
     /// <summary>The device's crypto helper threads; null keeps the device's default (cores beyond two).</summary>
     public int? Workers { get; init; }
