@@ -143,6 +143,34 @@ public sealed class ExitNodeRuntimeTests
     }
 
     [Fact]
+    public async Task Peers_added_and_removed_from_many_threads_at_once_end_up_as_the_last_call_for_each_left_them()
+    {
+        await using var pair = NodeAndSite.Start();
+        var keys = Enumerable.Range(0, 64).Select(_ => WgKey.GeneratePrivate().PublicKey()).ToArray();
+
+        // Each key belongs to one thread, which adds and removes it in turn and keeps every even-numbered one.
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(thread => Task.Run(() =>
+        {
+            for (var i = thread; i < keys.Length; i += 8)
+            {
+                var block = new IPNetwork(new IPAddress([100, 89, 138, (byte)(i * 4)]), 30);
+                for (var round = 0; round < 10; round++)
+                {
+                    pair.Node.AddPeer(keys[i], [block]);
+                    Assert.True(pair.Node.RemovePeer(keys[i]));
+                }
+                if (i % 2 == 0)
+                {
+                    pair.Node.AddPeer(keys[i], [block]);
+                }
+            }
+        }, TestContext.Current.CancellationToken))).WaitAsync(NodeAndSite.Within, TestContext.Current.CancellationToken);
+
+        var expected = keys.Where((_, i) => i % 2 == 0).Append(pair.Site.PublicKey).ToHashSet();
+        Assert.True(expected.SetEquals(pair.Node.Snapshot().Peers.Select(p => p.PublicKey)));
+    }
+
+    [Fact]
     public async Task The_snapshot_carries_no_private_key_and_the_node_refuses_its_own_key_as_a_peer()
     {
         await using var pair = NodeAndSite.Start();
