@@ -25,6 +25,13 @@ public sealed record RegisterData
 
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? ChainId { get; init; }
+
+    /// <summary>
+    /// Which implementation registers (ours: "pangolin-dotnet-newt"). Not sent by upstream newts and ignored by
+    /// upstream servers (their schema is not strict); ours uses it to know that a newt understands <c>newt/sync</c>.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Agent { get; init; }
 }
 
 /// <summary>Targets split by protocol, strings in <see cref="TargetString"/> form (U:newt newt/types.go <c>TargetsByType</c>).</summary>

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Pangolin.Data;
 using Pangolin.Data.Entities;
 using Pangolin.Server.Auth;
+using Pangolin.Server.Sites;
 using Pangolin.Server.Configuration;
 
 namespace Pangolin.Server.Apis;
@@ -435,9 +436,10 @@ public static partial class ResourceApi
     }
 
     private static async Task<IResult> UpdateAsync(int resourceId, UpdateResourceRequest request, PangolinDbContext db,
-        IOptions<FlagsOptions> flags, IOptions<ServerOptions> server, IOptions<AppOptions> app, CancellationToken ct)
+        IOptions<FlagsOptions> flags, IOptions<ServerOptions> server, IOptions<AppOptions> app, SiteNotifier notifier, CancellationToken ct)
     {
         var resource = await db.Resources.FirstAsync(r => r.ResourceId == resourceId, ct);
+        var wasEnabled = resource.Enabled;
         var set = request.SetFields().ToList();
         var wrongKind = set.Intersect(resource.Http ? UpdateResourceRequest.RawOnly : UpdateResourceRequest.HttpOnly).FirstOrDefault();
         if (wrongKind is not null)
@@ -488,12 +490,20 @@ public static partial class ResourceApi
         resource.ProxyProtocol = request.ProxyProtocol.Or(resource.ProxyProtocol);
         resource.ProxyProtocolVersion = request.ProxyProtocolVersion.Or(resource.ProxyProtocolVersion);
         await db.SaveChangesAsync(ct);
+        if (resource.Enabled != wasEnabled)
+        {
+            // A disabled resource's targets are not served: their newts drop or restore the listeners.
+            await notifier.SyncAsync(await notifier.SitesOfResourceAsync(resourceId, ct), ct);
+        }
         return Api.Ok(ToDto(resource), "Resource updated successfully");
     }
 
-    private static async Task<IResult> DeleteAsync(int resourceId, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> DeleteAsync(int resourceId, PangolinDbContext db, SiteNotifier notifier, CancellationToken ct)
     {
+        var sites = await notifier.SitesOfResourceAsync(resourceId, ct);
         await db.Resources.Where(r => r.ResourceId == resourceId).ExecuteDeleteAsync(ct);
+        // Its targets went with it (cascade): their newts drop the listeners.
+        await notifier.SyncAsync(sites, ct);
         return Api.Done("Resource deleted successfully");
     }
 

@@ -4,7 +4,10 @@ using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Pangolin.Data;
 using Pangolin.Data.Entities;
+using Pangolin.Protocol;
+using Pangolin.Protocol.Messages;
 using Pangolin.Server.Auth;
+using Pangolin.Server.Sites;
 
 namespace Pangolin.Server.Apis;
 
@@ -137,7 +140,7 @@ public static class TargetApi
         return api;
     }
 
-    private static async Task<IResult> CreateAsync(int resourceId, TargetRequest request, Caller caller, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> CreateAsync(int resourceId, TargetRequest request, Caller caller, PangolinDbContext db, SiteNotifier notifier, CancellationToken ct)
     {
         var missing = new[] { (request.SiteId.IsSet, "siteId"), (request.Ip.IsSet, "ip"), (request.Port.IsSet, "port") }
             .Where(f => !f.IsSet).Select(f => f.Item2).ToList();
@@ -150,14 +153,60 @@ public static class TargetApi
         var health = new TargetHealthCheck();
         Apply(request, target, health);
         var site = await CheckAsync(db, caller, resource, target, health, ct);
-        await using var tx = await db.Database.BeginTransactionAsync(ct);
-        db.Targets.Add(target);
-        await db.SaveChangesAsync(ct);
-        health.TargetId = target.TargetId;
-        db.TargetHealthChecks.Add(health);
-        await db.SaveChangesAsync(ct);
-        await tx.CommitAsync(ct);
+        await SaveWithInternalPortAsync(db, site, target, async () =>
+        {
+            await using var tx = await db.Database.BeginTransactionAsync(ct);
+            db.Targets.Add(target);
+            await db.SaveChangesAsync(ct);
+            health.TargetId = target.TargetId;
+            db.TargetHealthChecks.Add(health);
+            await db.SaveChangesAsync(ct);
+            await tx.CommitAsync(ct);
+        }, ct);
+        if (IsLive(target, resource))
+        {
+            await notifier.TargetAddedAsync(site.SiteId, NewtConfigBuilder.ToNewtTarget(target, resource.Http, resource.Protocol),
+                NewtConfigBuilder.ToHealthCheck(target, health), ct);
+        }
         return Api.Created(ToDto(target, health, site), "Target created successfully");
+    }
+
+    /// <summary>Whether the target's newt should be listening for it.</summary>
+    private static bool IsLive(Target target, Resource resource) => target.Enabled && resource.Enabled && target.InternalPort is not null;
+
+    /// <summary>
+    /// Gives a target on a newt site its port inside the tunnel, then saves; another target taking the same port at
+    /// the same moment (the unique index) makes it choose again.
+    /// </summary>
+    private static async Task SaveWithInternalPortAsync(PangolinDbContext db, Site site, Target target, Func<Task> save, CancellationToken ct)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            if (site.Type == "newt" && (target.InternalPort is null || attempt > 1))
+            {
+                var used = (await db.Targets.AsNoTracking().Where(t => t.SiteId == site.SiteId && t.InternalPort != null && t.TargetId != target.TargetId)
+                    .Select(t => t.InternalPort!.Value).ToListAsync(ct)).ToHashSet();
+                target.InternalPort = InternalPortAllocator.Next(used, Random.Shared)
+                    ?? throw ApiException.Conflict("The site has no free internal port left (every port from 40000 to 65535 is taken)");
+            }
+            else if (site.Type != "newt")
+            {
+                target.InternalPort = null;
+            }
+            try
+            {
+                await save();
+                return;
+            }
+            catch (DbUpdateException) when (attempt < 3 && site.Type == "newt")
+            {
+                foreach (var entry in db.ChangeTracker.Entries().Where(e => e.State == EntityState.Added))
+                {
+                    entry.State = EntityState.Detached;
+                }
+                target.TargetId = 0;
+            }
+        }
     }
 
     private static async Task<IResult> ListAsync(int resourceId, [AsParameters] ListQuery query, PangolinDbContext db, CancellationToken ct)
@@ -182,7 +231,7 @@ public static class TargetApi
         return Api.Ok(ToDto(target, health, site), "Target retrieved");
     }
 
-    private static async Task<IResult> UpdateAsync(int targetId, TargetRequest request, Caller caller, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> UpdateAsync(int targetId, TargetRequest request, Caller caller, PangolinDbContext db, SiteNotifier notifier, CancellationToken ct)
     {
         if (!request.Any())
         {
@@ -196,15 +245,48 @@ public static class TargetApi
             db.TargetHealthChecks.Add(health);
         }
         var resource = await db.Resources.AsNoTracking().FirstAsync(r => r.ResourceId == target.ResourceId, ct);
+        var (oldSite, wasLive) = (target.SiteId, IsLive(target, resource));
+        var oldTarget = NewtConfigBuilder.ToNewtTarget(target, resource.Http, resource.Protocol);
+        var oldCheck = NewtConfigBuilder.ToHealthCheck(target, health);
         Apply(request, target, health);
         var site = await CheckAsync(db, caller, resource, target, health, ct);
-        await db.SaveChangesAsync(ct);
+        if (target.SiteId != oldSite)
+        {
+            target.InternalPort = null; // a port belongs to its site's newt
+        }
+        await SaveWithInternalPortAsync(db, site, target, () => db.SaveChangesAsync(ct), ct);
+
+        var newTarget = NewtConfigBuilder.ToNewtTarget(target, resource.Http, resource.Protocol);
+        var newCheck = NewtConfigBuilder.ToHealthCheck(target, health);
+        var isLive = IsLive(target, resource);
+        if (wasLive != isLive || oldTarget != newTarget || !SameCheck(oldCheck, newCheck))
+        {
+            if (wasLive)
+            {
+                await notifier.TargetRemovedAsync(oldSite, oldTarget, oldCheck.HcEnabled ? oldCheck.Id : null, ct);
+            }
+            if (isLive)
+            {
+                await notifier.TargetAddedAsync(target.SiteId, newTarget, newCheck, ct);
+            }
+        }
         return Api.Ok(ToDto(target, health, site), "Target updated successfully");
     }
 
-    private static async Task<IResult> DeleteAsync(int targetId, PangolinDbContext db, CancellationToken ct)
+    private static bool SameCheck(HealthCheckConfig a, HealthCheckConfig b) =>
+        JsonSerializer.Serialize(a, ProtocolJsonContext.Default.HealthCheckConfig) == JsonSerializer.Serialize(b, ProtocolJsonContext.Default.HealthCheckConfig);
+
+    private static async Task<IResult> DeleteAsync(int targetId, PangolinDbContext db, SiteNotifier notifier, CancellationToken ct)
     {
+        var target = await db.Targets.AsNoTracking().FirstAsync(t => t.TargetId == targetId, ct);
+        var resource = await db.Resources.AsNoTracking().FirstAsync(r => r.ResourceId == target.ResourceId, ct);
+        var health = await db.TargetHealthChecks.AsNoTracking().FirstOrDefaultAsync(h => h.TargetId == targetId, ct);
         await db.Targets.Where(t => t.TargetId == targetId).ExecuteDeleteAsync(ct);
+        if (IsLive(target, resource))
+        {
+            await notifier.TargetRemovedAsync(target.SiteId, NewtConfigBuilder.ToNewtTarget(target, resource.Http, resource.Protocol),
+                health is { HcEnabled: true } ? health.TargetHealthCheckId : null, ct);
+        }
         return Api.Done("Target deleted successfully");
     }
 

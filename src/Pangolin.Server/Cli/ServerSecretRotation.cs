@@ -24,6 +24,10 @@ public static class ServerSecretRotation
         {
             user.TwoFactorSecret = next.Protect(old.Unprotect(user.TwoFactorSecret!));
         }
+        foreach (var node in await db.ExitNodes.Where(n => n.PrivateKeyProtected != null).ToListAsync(ct))
+        {
+            node.PrivateKeyProtected = next.Protect(old.Unprotect(node.PrivateKeyProtected!));
+        }
         if (check is null)
         {
             db.ServerSettings.Add(new ServerSetting { Key = DatabaseInitializer.SecretCheckKey, Value = next.CheckValue() });

@@ -4,6 +4,7 @@ using Pangolin.Server.Apis;
 using Pangolin.Server.Auth;
 using Pangolin.Server.ControlChannel.Handlers;
 using Pangolin.Server.Sites;
+using Pangolin.WireGuard.Net;
 
 namespace Pangolin.Server.ControlChannel;
 
@@ -23,6 +24,15 @@ public static partial class ControlChannelApi
         services.AddKeyedScoped<INewtMessageHandler, PingHandler>(MessageTypes.NewtPing);
         services.AddKeyedScoped<INewtMessageHandler, PingHandler>(MessageTypes.LegacyPing);
         services.AddKeyedScoped<INewtMessageHandler, DisconnectingHandler>(MessageTypes.NewtDisconnecting);
+        services.AddKeyedScoped<INewtMessageHandler, PingRequestHandler>(MessageTypes.NewtPingRequest);
+        services.AddKeyedScoped<INewtMessageHandler, RegisterHandler>(MessageTypes.NewtWgRegister);
+        services.AddSingleton<ExitNodeBind>(port => LinuxUdpTransport.Bind(port));
+        services.AddSingleton<EmbeddedExitNode>();
+        services.AddHostedService(sp => sp.GetRequiredService<EmbeddedExitNode>());
+        services.AddScoped<ExitNodePeers>();
+        services.AddScoped<SiteNotifier>();
+        services.AddSingleton<TargetConnector>();
+        services.AddHttpClient(ExitNodePeers.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(5));
         return services;
     }
 

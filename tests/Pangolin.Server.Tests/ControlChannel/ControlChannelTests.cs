@@ -1,7 +1,6 @@
 using System.Net.WebSockets;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using Pangolin.Data;
 using Pangolin.Protocol;
 using Pangolin.Protocol.Messages;
 using Pangolin.Server.ControlChannel;
@@ -14,63 +13,8 @@ namespace Pangolin.Server.Tests.ControlChannel;
 /// The newt control channel as an upstream newt sees it: get-token, the WebSocket's authentication, ping/pong with
 /// configuration versions, online state, bad messages, a second connection with the same id, and revocation.
 /// </summary>
-public abstract class ControlChannelTests(DatabaseKind kind, PostgresServer postgres) : ServerTestBase(kind, postgres)
+public abstract class ControlChannelTests(DatabaseKind kind, PostgresServer postgres) : NewtTestBase(kind, postgres)
 {
-    protected sealed record NewtSite(int SiteId, string NewtId, string Secret);
-
-    protected HttpClient Admin { get; private set; } = null!;
-
-    public override async ValueTask InitializeAsync()
-    {
-        await base.InitializeAsync();
-        Admin = await AdminAsync();
-        await CreateOrgAsync(Admin, "acme");
-    }
-
-    protected async Task<NewtSite> CreateNewtSiteAsync(string name = "Home Lab")
-    {
-        var site = (await Admin.PutJsonAsync("org/acme/site", new { name, type = "newt" })).Expect(201).Data;
-        return new NewtSite(site.GetProperty("siteId").GetInt32(), site.GetProperty("newtId").GetString()!, site.GetProperty("secret").GetString()!);
-    }
-
-    /// <summary>As newt asks: no cookies, the CSRF header, JSON.</summary>
-    protected async Task<ApiReply> GetTokenAsync(string newtId, string secret, object? extra = null)
-    {
-        using var client = Factory.DashboardClient();
-        var body = extra ?? new { newtId, secret };
-        return await client.PostJsonAsync("auth/newt/get-token", body);
-    }
-
-    protected async Task<string> TokenAsync(NewtSite site) =>
-        (await GetTokenAsync(site.NewtId, site.Secret)).Expect(200).Data.GetProperty("token").GetString()!;
-
-    protected async Task<NewtScript> ConnectAsync(NewtSite site) => await NewtScript.ConnectAsync(Factory.Server, await TokenAsync(site));
-
-    protected async Task<T> DbAsync<T>(Func<PangolinDbContext, Task<T>> query)
-    {
-        await using var scope = Factory.Services.CreateAsyncScope();
-        return await query(scope.ServiceProvider.GetRequiredService<PangolinDbContext>());
-    }
-
-    protected async Task<(bool Online, DateTime? LastPing)> PresenceAsync(int siteId)
-    {
-        var site = await DbAsync(db => db.Sites.AsNoTracking().FirstAsync(s => s.SiteId == siteId));
-        return (site.Online, site.LastPing);
-    }
-
-    protected static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + NewtScript.Deadline;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                Assert.Fail($"Not within {NewtScript.Deadline.TotalSeconds} s: {what}");
-            }
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-    }
-
     [Fact]
     public async Task A_newt_gets_a_token_in_the_envelope_newt_reads()
     {
@@ -152,12 +96,6 @@ public abstract class ControlChannelTests(DatabaseKind kind, PostgresServer post
         var plain = (await client.GetJsonAsync($"ws?token={Uri.EscapeDataString(await TokenAsync(site))}&clientType=newt")).Expect(400);
         Assert.Contains("WebSocket", plain.Message, StringComparison.Ordinal);
         (await client.GetJsonAsync($"ws?token={Uri.EscapeDataString(await TokenAsync(site))}&clientType=olm")).Expect(400);
-    }
-
-    private async Task AssertRefusedAsync(string token)
-    {
-        var e = await Assert.ThrowsAnyAsync<Exception>(() => NewtScript.ConnectAsync(Factory.Server, token));
-        Assert.Contains("401", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

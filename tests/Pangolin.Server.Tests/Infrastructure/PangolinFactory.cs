@@ -40,6 +40,8 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             ["Database:Provider"] = kind == DatabaseKind.Postgres ? "postgres" : "sqlite",
             ["Database:ConnectionString"] = postgresConnectionString,
             ["Domains:main:BaseDomain"] = "example.test",
+            // Tests run side by side: each embedded exit node takes a free UDP port.
+            ["Gerbil:ListenPort"] = "0",
             ["Logging:LogLevel:Default"] = "Debug",
             ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",

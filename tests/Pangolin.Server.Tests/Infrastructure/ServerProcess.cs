@@ -68,6 +68,8 @@ public sealed class ServerProcess : IAsyncDisposable
             start.Environment.Remove(key);
         }
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        // Servers run side by side in tests: the embedded exit node takes a free UDP port (a --Gerbil:ListenPort wins).
+        start.Environment["Gerbil__ListenPort"] = "0";
         return new ServerProcess(System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start"));
     }
 
