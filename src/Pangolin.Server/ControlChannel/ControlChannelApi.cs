@@ -32,6 +32,10 @@ public static partial class ControlChannelApi
         services.AddScoped<ExitNodePeers>();
         services.AddScoped<SiteNotifier>();
         services.AddSingleton<TargetConnector>();
+        services.AddKeyedScoped<INewtMessageHandler, HealthStatusHandler>(MessageTypes.NewtHealthCheckStatus);
+        // Registered after the exit node: hosted services stop in reverse order, so the last count is taken first.
+        services.AddSingleton<BandwidthAccumulator>();
+        services.AddHostedService(sp => sp.GetRequiredService<BandwidthAccumulator>());
         services.AddHttpClient(ExitNodePeers.HttpClientName, c => c.Timeout = TimeSpan.FromSeconds(5));
         return services;
     }
@@ -39,6 +43,7 @@ public static partial class ControlChannelApi
     public static RouteGroupBuilder MapControlChannel(this RouteGroupBuilder api)
     {
         api.MapNewtTokenApi();
+        api.MapGerbilInternalApi();
         api.MapGet("/ws", ConnectAsync).WithTags("Newt").AllowAnonymous().WithMetadata(PublicEndpoint.Instance).ExcludeFromDescription();
         return api;
     }

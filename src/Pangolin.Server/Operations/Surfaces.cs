@@ -6,11 +6,14 @@ namespace Pangolin.Server.Operations;
 
 /// <summary>
 /// Keeps each API on its own listener, as upstream's separate servers do: the dashboard API (/api/v1) on the
-/// external port, the integration API (/v1) on the integration port when enabled. The internal port serves
-/// neither. Health endpoints answer everywhere.
+/// external port, the integration API (/v1) on the integration port when enabled, the exit-node API
+/// (/api/v1/gerbil) on the internal port only. Health endpoints answer everywhere.
 /// </summary>
 internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<ServerOptions> server, IOptionsMonitor<FlagsOptions> flags)
 {
+    /// <summary>The exit-node API (upstream's internal router): gerbils call it without a session or key.</summary>
+    public const string InternalPrefix = "/api/v1/gerbil";
+
     public Task InvokeAsync(HttpContext context)
     {
         var path = context.Request.Path;
@@ -25,6 +28,13 @@ internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<Se
             if (port != s.IntegrationPort)
             {
                 return NotHere(context, $"The integration API is served on port {s.IntegrationPort}");
+            }
+        }
+        else if (path.StartsWithSegments(InternalPrefix, StringComparison.OrdinalIgnoreCase))
+        {
+            if (port != s.InternalPort)
+            {
+                return NotHere(context, "The exit-node API is served on the internal port only");
             }
         }
         else if (path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase) && port != s.ExternalPort)
@@ -51,8 +61,10 @@ internal sealed class CsrfMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var method = context.Request.Method;
+        // The exit-node API is not cookie-authenticated (and gerbil sends no CSRF header): nothing to forge.
         if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
-            || !context.Request.Path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase))
+            || !context.Request.Path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase)
+            || context.Request.Path.StartsWithSegments(SurfaceMiddleware.InternalPrefix, StringComparison.OrdinalIgnoreCase))
         {
             return next(context);
         }
