@@ -2,7 +2,8 @@ namespace Pangolin.Netstack.Tcp;
 
 /// <summary>
 /// A TCP connection as a <see cref="Stream"/> (what SocketsHttpHandler's ConnectCallback returns and YARP reads).
-/// Reads return 0 once the peer has closed its side; <see cref="ShutdownSend"/> half-closes; Dispose closes.
+/// Reads return 0 once the peer has closed its side; a zero-byte read waits for data (as on a socket);
+/// <see cref="ShutdownSend"/> half-closes; Dispose closes.
 /// </summary>
 public sealed class TcpStream : Stream
 {
