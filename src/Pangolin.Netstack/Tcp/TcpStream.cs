@@ -133,6 +133,19 @@ public sealed class TcpStream : Stream
     /// <summary>Sends a FIN after what was written; the peer's data can still be read (half-close).</summary>
     public void ShutdownSend() => _connection.ShutdownSend();
 
+    /// <summary>
+    /// Closes at once with a reset (RFC 9293 §3.10.4 ABORT, a socket closed with SO_LINGER 0): data not yet sent or
+    /// read is discarded and the peer's next read fails. A relay uses it so an error on one side is not passed on
+    /// as a clean end of stream. Dispose afterwards does nothing more.
+    /// </summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _connection.Abort(new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionAborted), sendReset: true);
+        }
+    }
+
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
     public override void SetLength(long value) => throw new NotSupportedException();
