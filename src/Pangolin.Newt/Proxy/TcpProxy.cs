@@ -23,7 +23,7 @@ internal sealed class TcpProxy : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly int _internalPort;
     private readonly CancellationTokenSource _abort = new();
-    private readonly HashSet<Relay> _relays = [];
+    private readonly HashSet<TcpStream> _relays = [];
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _lock = new();
     private Task _acceptLoop = Task.CompletedTask;
@@ -119,34 +119,33 @@ internal sealed class TcpProxy : IAsyncDisposable
                 return; // the listener was closed: StopAcceptingAsync
             }
             _counters.TcpOpened();
-            var relay = new Relay(tunnel);
             lock (_lock)
             {
-                _relays.Add(relay);
+                _relays.Add(tunnel);
             }
-            _ = RunAsync(relay);
+            _ = RunAsync(tunnel);
         }
     }
 
-    private async Task RunAsync(Relay relay)
+    private async Task RunAsync(TcpStream tunnel)
     {
         // Off the accept loop: the connect may take up to the timeout.
         await Task.Yield();
         try
         {
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(_abort.Token);
-            if (await ConnectAsync(relay.Tunnel, stop.Token) is not { } target)
+            if (await ConnectAsync(tunnel, stop.Token) is not { } target)
             {
                 return;
             }
-            await RelayAsync(relay.Tunnel, target, stop);
+            await RelayAsync(tunnel, target, stop);
         }
         finally
         {
             _counters.TcpClosed();
             lock (_lock)
             {
-                _relays.Remove(relay);
+                _relays.Remove(tunnel);
                 if (_stopped && _relays.Count == 0)
                 {
                     _drained.TrySetResult();
@@ -249,11 +248,6 @@ internal sealed class TcpProxy : IAsyncDisposable
             await stop.CancelAsync();
             return false;
         }
-    }
-
-    private sealed class Relay(TcpStream tunnel)
-    {
-        public TcpStream Tunnel { get; } = tunnel;
     }
 }
 
