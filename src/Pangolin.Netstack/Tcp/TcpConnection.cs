@@ -278,11 +278,17 @@ internal sealed partial class TcpConnection
             {
                 if (_receive.Readable > 0)
                 {
+                    if (destination.IsEmpty)
+                    {
+                        return 0;
+                    }
                     var read = _receive.Read(destination.Span);
                     MaybeSendWindowUpdate();
                     return read;
                 }
-                if (_finReceived || destination.Length == 0)
+                // A zero-byte read waits for data as on a socket, so a relay can wait without holding a buffer
+                // (YARP's StreamCopier; SocketsHttpHandler's read-ahead on idle connections).
+                if (_finReceived)
                 {
                     return 0;
                 }

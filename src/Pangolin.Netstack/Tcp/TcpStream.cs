@@ -2,7 +2,8 @@ namespace Pangolin.Netstack.Tcp;
 
 /// <summary>
 /// A TCP connection as a <see cref="Stream"/> (what SocketsHttpHandler's ConnectCallback returns and YARP reads).
-/// Reads return 0 once the peer has closed its side; <see cref="ShutdownSend"/> half-closes; Dispose closes.
+/// Reads return 0 once the peer has closed its side; a zero-byte read waits for data (as on a socket);
+/// <see cref="ShutdownSend"/> half-closes; Dispose closes.
 /// </summary>
 public sealed class TcpStream : Stream
 {
@@ -131,6 +132,19 @@ public sealed class TcpStream : Stream
 
     /// <summary>Sends a FIN after what was written; the peer's data can still be read (half-close).</summary>
     public void ShutdownSend() => _connection.ShutdownSend();
+
+    /// <summary>
+    /// Closes at once with a reset (RFC 9293 §3.10.4 ABORT, a socket closed with SO_LINGER 0): data not yet sent or
+    /// read is discarded and the peer's next read fails. A relay uses it so an error on one side is not passed on
+    /// as a clean end of stream. Dispose afterwards does nothing more.
+    /// </summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _connection.Abort(new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.ConnectionAborted), sendReset: true);
+        }
+    }
 
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 

@@ -208,6 +208,24 @@ public sealed class TcpStateMachineCloseTests
     }
 
     [Fact]
+    public async Task Abort_sends_a_reset_at_once_and_fails_a_pending_read()
+    {
+        using var h = new TcpHarness();
+        var stream = (TcpStream)await h.PassiveOpenAsync();
+        var read = stream.ReadAsync(new byte[10], TestContext.Current.CancellationToken).AsTask();
+
+        stream.Abort();
+
+        var reset = h.TakeOne();
+        Assert.Equal(TcpFlags.Rst, reset.Flags);
+        Assert.Equal(h.StackIss + 1, reset.Sequence);
+        Assert.Equal(0, h.Stack.TcpConnectionCount);
+        await Assert.ThrowsAsync<IOException>(() => read.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        await stream.DisposeAsync();
+        h.AssertNothingSent();
+    }
+
+    [Fact]
     public async Task A_retransmitted_FIN_in_TIME_WAIT_is_ACKed_again()
     {
         using var h = new TcpHarness();

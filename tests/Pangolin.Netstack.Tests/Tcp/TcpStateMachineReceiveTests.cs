@@ -256,6 +256,47 @@ public sealed class TcpStateMachineReceiveTests
     }
 
     [Fact]
+    public async Task A_zero_byte_read_waits_for_data_and_consumes_none_of_it()
+    {
+        using var h = new TcpHarness();
+        var stream = await h.PassiveOpenAsync();
+        var wait = stream.ReadAsync(Memory<byte>.Empty, TestContext.Current.CancellationToken).AsTask();
+        Assert.False(wait.IsCompleted);
+
+        h.SendData(TcpHarness.Bytes(100));
+
+        Assert.Equal(0, await wait.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        Assert.Equal(0, await stream.ReadAsync(Memory<byte>.Empty, TestContext.Current.CancellationToken));
+        Assert.Equal(TcpHarness.Bytes(100), await ReadAvailableAsync(stream, 100));
+    }
+
+    [Fact]
+    public async Task A_zero_byte_read_completes_at_the_peers_FIN_and_the_next_read_sees_the_end()
+    {
+        using var h = new TcpHarness();
+        var stream = await h.PassiveOpenAsync();
+        var wait = stream.ReadAsync(Memory<byte>.Empty, TestContext.Current.CancellationToken).AsTask();
+        Assert.False(wait.IsCompleted);
+
+        h.SendFin();
+
+        Assert.Equal(0, await wait.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        Assert.Equal(0, await stream.ReadAsync(new byte[10], TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task A_zero_byte_read_throws_when_the_connection_is_reset()
+    {
+        using var h = new TcpHarness();
+        var stream = await h.PassiveOpenAsync();
+        var wait = stream.ReadAsync(Memory<byte>.Empty, TestContext.Current.CancellationToken).AsTask();
+
+        h.Send(h.PeerNext, 0, TcpFlags.Rst, options: default);
+
+        await Assert.ThrowsAsync<IOException>(() => wait.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
     public async Task A_SYN_on_an_established_connection_gets_a_challenge_ACK()
     {
         using var h = new TcpHarness();

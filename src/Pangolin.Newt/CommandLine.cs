@@ -1,0 +1,426 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.Globalization;
+using System.Net;
+using System.Reflection;
+
+namespace Pangolin.Newt;
+
+/// <summary>What parsing the command line decided: run with <see cref="Options"/>, or exit with <see cref="ExitCode"/>.</summary>
+/// <param name="ExitCode">Null to run; otherwise the process exit code (0 for --help, --version and --print-config, 2 for a bad setting).</param>
+/// <param name="Options">The merged settings; also set for --print-config.</param>
+/// <param name="Output">Text for stdout (help, version, the configuration summary).</param>
+/// <param name="Error">One line for stderr when a setting is bad: <c>newt: &lt;flag&gt;: &lt;problem&gt;</c>.</param>
+/// <param name="Warnings">Lines to log at start-up (flags accepted but ignored).</param>
+internal sealed record CommandLineResult(int? ExitCode, NewtOptions? Options, string Output, string Error, IReadOnlyList<string> Warnings)
+{
+    public const int BadUsage = 2;
+
+    public static CommandLineResult Exit(int code, string output = "", string error = "") => new(code, null, output, error, []);
+}
+
+/// <summary>
+/// newt's flags and environment variables, named as upstream newt names them. Unlike upstream (which only registers
+/// a flag when its environment variable is unset, so giving both is an error there), a flag beats its environment
+/// variable, which beats the default. Go's single-dash spellings (<c>-id</c>) are accepted too.
+/// </summary>
+internal static class CommandLine
+{
+    /// <summary>The informational version without the source revision suffix.</summary>
+    public static string Version { get; } = ReadVersion();
+
+    /// <summary>Parses <paramref name="args"/> against <paramref name="environment"/> (the process's, or a test's).</summary>
+    public static CommandLineResult Parse(IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(environment);
+        var flags = new Flags();
+        // No response files: "@name" is an ordinary value here (an id or a secret may start with one).
+        var parse = flags.Root.Parse(flags.GoSpellings(args), new ParserConfiguration { ResponseFileTokenReplacer = null });
+
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            var token = parse.UnmatchedTokens[0];
+            return Fail(token, token.StartsWith('-') ? "unknown flag (see --help)" : "unexpected argument (see --help)");
+        }
+        foreach (var error in parse.Errors)
+        {
+            if (error.SymbolResult is System.CommandLine.Parsing.OptionResult option)
+            {
+                var problem = option.Tokens.Count == 0 ? "needs a value" : option.Tokens.Count > 1 ? "given more than once" : error.Message;
+                return Fail(option.Option.Name, problem);
+            }
+            return Fail("newt", error.Message);
+        }
+        if (parse.GetResult(flags.Help) is not null)
+        {
+            using var help = new StringWriter(CultureInfo.InvariantCulture);
+            parse.Invoke(new InvocationConfiguration { Output = help, Error = help });
+            return CommandLineResult.Exit(0, help.ToString());
+        }
+        if (parse.GetValue(flags.Version))
+        {
+            return CommandLineResult.Exit(0, $"newt {Version}\n");
+        }
+
+        var read = new Reader(parse, environment);
+        try
+        {
+            var options = Build(flags, read, out var warnings);
+            return parse.GetValue(flags.PrintConfig)
+                ? new CommandLineResult(0, options, options.Summary(), "", warnings)
+                : new CommandLineResult(null, options, "", "", warnings);
+        }
+        catch (BadSettingException bad)
+        {
+            return Fail(bad.Setting, bad.Message);
+        }
+    }
+
+    /// <summary>
+    /// Parses, prints what the result says to print, and either returns its exit code or calls <paramref name="run"/>
+    /// with the settings.
+    /// </summary>
+    public static async Task<int> RunAsync(
+        IReadOnlyList<string> args, IReadOnlyDictionary<string, string> environment, TextWriter output, TextWriter error,
+        Func<NewtOptions, IReadOnlyList<string>, Task<int>> run)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        ArgumentNullException.ThrowIfNull(run);
+        var result = Parse(args, environment);
+        if (result.Output.Length > 0)
+        {
+            await output.WriteAsync(result.Output);
+            await output.FlushAsync();
+        }
+        if (result.Error.Length > 0)
+        {
+            await error.WriteLineAsync(result.Error);
+            await error.FlushAsync();
+        }
+        if (result.ExitCode is { } code)
+        {
+            return code;
+        }
+        return await run(result.Options!, result.Warnings);
+    }
+
+    /// <summary>Reads the process environment into a dictionary (the parser never reads it itself).</summary>
+    public static Dictionary<string, string> ProcessEnvironment()
+    {
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            if (entry.Key is string key && entry.Value is string value)
+            {
+                environment[key] = value;
+            }
+        }
+        return environment;
+    }
+
+    private static NewtOptions Build(Flags f, Reader read, out List<string> warnings)
+    {
+        warnings = [];
+        var mtu = NewtOptions.DefaultMtu;
+        if (read.String(f.Mtu, "MTU") is { } mtuSetting)
+        {
+            if (!int.TryParse(mtuSetting.Value, NumberStyles.None, CultureInfo.InvariantCulture, out mtu)
+                || mtu is < NewtOptions.MinMtu or > NewtOptions.MaxMtu)
+            {
+                throw new BadSettingException(mtuSetting.Source, $"\"{mtuSetting.Value}\" is not an MTU between {NewtOptions.MinMtu} and {NewtOptions.MaxMtu}");
+            }
+        }
+
+        var dns = NewtOptions.DefaultDns;
+        if (read.String(f.Dns, "DNS") is { } dnsSetting)
+        {
+            if (!IPAddress.TryParse(dnsSetting.Value, out _))
+            {
+                throw new BadSettingException(dnsSetting.Source, $"\"{dnsSetting.Value}\" is not an IP address");
+            }
+            dns = dnsSetting.Value;
+        }
+
+        var logLevel = NewtLogLevel.Info;
+        if (read.String(f.LogLevel, "LOG_LEVEL") is { } levelSetting)
+        {
+            logLevel = levelSetting.Value.ToUpperInvariant() switch
+            {
+                "DEBUG" => NewtLogLevel.Debug,
+                "INFO" => NewtLogLevel.Info,
+                "WARN" => NewtLogLevel.Warn,
+                "ERROR" => NewtLogLevel.Error,
+                "FATAL" => NewtLogLevel.Fatal,
+                _ => throw new BadSettingException(levelSetting.Source, $"\"{levelSetting.Value}\" is not one of DEBUG, INFO, WARN, ERROR, FATAL"),
+            };
+        }
+
+        var pingInterval = read.Duration(f.PingInterval, "PING_INTERVAL") ?? NewtOptions.DefaultPingInterval;
+        var pingTimeout = read.Duration(f.PingTimeout, "PING_TIMEOUT") ?? NewtOptions.DefaultPingTimeout;
+        var native = read.Switch(f.Native, "USE_NATIVE_INTERFACE") ?? false;
+
+        var interfaceName = NewtOptions.DefaultInterfaceName;
+        if (read.String(f.Interface, "INTERFACE") is { } interfaceSetting)
+        {
+            // Linux's IFNAMSIZ is 16 with the terminating zero; '/' and whitespace are refused by the kernel.
+            if (interfaceSetting.Value.Length > 15 || interfaceSetting.Value.Any(c => c == '/' || c == ':' || char.IsWhiteSpace(c) || !char.IsAscii(c)))
+            {
+                throw new BadSettingException(interfaceSetting.Source, $"\"{interfaceSetting.Value}\" is not an interface name (at most 15 ASCII characters, no '/', ':' or spaces)");
+            }
+            interfaceName = interfaceSetting.Value;
+        }
+
+        var healthFile = read.String(f.HealthFile, "HEALTH_FILE")?.Value;
+        var metrics = read.Switch(f.Metrics, "NEWT_METRICS_PROMETHEUS_ENABLED") ?? false;
+        var metricsAddress = NewtOptions.DefaultMetricsAddress;
+        if (read.String(f.MetricsAddress, "NEWT_ADMIN_ADDR") is { } addressSetting)
+        {
+            if (!HostPort.TryParse(addressSetting.Value, out _, out _, allowEmptyHost: true))
+            {
+                throw new BadSettingException(addressSetting.Source, $"\"{addressSetting.Value}\" is not host:port");
+            }
+            metricsAddress = addressSetting.Value;
+        }
+
+        var upDown = read.String(f.UpDown, "UPDOWN_SCRIPT")?.Value;
+        var tlsClientCert = read.String(f.TlsClientCert, "TLS_CLIENT_CERT")?.Value;
+        if (read.Switch(f.AcceptClients, "ACCEPT_CLIENTS") == true)
+        {
+            warnings.Add("--accept-clients is accepted and ignored: this newt does not serve client (Olm) tunnels");
+        }
+        var enforceHealthCheckCert = read.Switch(f.EnforceHealthCheckCert, "ENFORCE_HC_CERT") ?? false;
+        var udpIdle = read.Duration(f.UdpProxyIdleTimeout, "NEWT_UDP_PROXY_IDLE_TIMEOUT") ?? NewtOptions.DefaultUdpProxyIdleTimeout;
+
+        string? preferEndpoint = null;
+        if (read.String(f.PreferEndpoint, null) is { } preferSetting)
+        {
+            if (!HostPort.TryParse(preferSetting.Value, out _, out _))
+            {
+                throw new BadSettingException(preferSetting.Source, $"\"{preferSetting.Value}\" is not host:port");
+            }
+            preferEndpoint = preferSetting.Value;
+        }
+
+        // The three a newt cannot start without, checked last so a typo elsewhere is reported first.
+        var id = read.String(f.Id, "NEWT_ID")?.Value ?? throw Missing(f.Id, "NEWT_ID");
+        var secret = read.String(f.Secret, "NEWT_SECRET")?.Value ?? throw Missing(f.Secret, "NEWT_SECRET");
+        var endpointSetting = read.String(f.Endpoint, "PANGOLIN_ENDPOINT") ?? throw Missing(f.Endpoint, "PANGOLIN_ENDPOINT");
+        if (!Uri.TryCreate(endpointSetting.Value, UriKind.Absolute, out var endpoint)
+            || (endpoint.Scheme != Uri.UriSchemeHttp && endpoint.Scheme != Uri.UriSchemeHttps) || endpoint.Host.Length == 0)
+        {
+            throw new BadSettingException(endpointSetting.Source, $"\"{endpointSetting.Value}\" is not an http:// or https:// URL");
+        }
+
+        return new NewtOptions
+        {
+            Id = id,
+            Secret = secret,
+            Endpoint = endpoint,
+            Mtu = mtu,
+            Dns = dns,
+            LogLevel = logLevel,
+            PingInterval = pingInterval,
+            PingTimeout = pingTimeout,
+            Native = native,
+            InterfaceName = interfaceName,
+            HealthFile = healthFile,
+            Metrics = metrics,
+            MetricsAddress = metricsAddress,
+            UpDownScript = upDown,
+            TlsClientCert = tlsClientCert,
+            EnforceHealthCheckCert = enforceHealthCheckCert,
+            UdpProxyIdleTimeout = udpIdle,
+            PreferEndpoint = preferEndpoint,
+        };
+    }
+
+    private static BadSettingException Missing(Option option, string environmentVariable) =>
+        new(option.Name, $"required (or set {environmentVariable})");
+
+    private static CommandLineResult Fail(string source, string problem) =>
+        CommandLineResult.Exit(CommandLineResult.BadUsage, error: $"newt: {source}: {OneLine(problem)}");
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
+
+    private static string ReadVersion()
+    {
+        var version = typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
+        var plus = version.IndexOf('+', StringComparison.Ordinal);
+        return plus < 0 ? version : version[..plus];
+    }
+
+    /// <summary>A value and where it came from (the flag's name or the environment variable's), for error messages.</summary>
+    private readonly record struct Setting(string Value, string Source);
+
+    private sealed class BadSettingException(string source, string message) : Exception(message)
+    {
+        public string Setting { get; } = source;
+    }
+
+    /// <summary>Flag, then environment variable (empty counts as unset, as upstream), then nothing.</summary>
+    private sealed class Reader(ParseResult parse, IReadOnlyDictionary<string, string> environment)
+    {
+        public Setting? String(Option<string> option, string? environmentVariable)
+        {
+            if (parse.GetResult(option) is { Implicit: false })
+            {
+                return new Setting(parse.GetValue(option) ?? "", option.Name);
+            }
+            if (environmentVariable is not null && environment.TryGetValue(environmentVariable, out var value) && value.Length > 0)
+            {
+                return new Setting(value, environmentVariable);
+            }
+            return null;
+        }
+
+        public bool? Switch(Option<bool> option, string environmentVariable)
+        {
+            if (parse.GetResult(option) is { Implicit: false })
+            {
+                return parse.GetValue(option);
+            }
+            if (!environment.TryGetValue(environmentVariable, out var value) || value.Length == 0)
+            {
+                return null;
+            }
+            // Go's strconv.ParseBool.
+            return value switch
+            {
+                "1" or "t" or "T" or "true" or "TRUE" or "True" => true,
+                "0" or "f" or "F" or "false" or "FALSE" or "False" => false,
+                _ => throw new BadSettingException(environmentVariable, $"\"{value}\" is not true or false"),
+            };
+        }
+
+        public TimeSpan? Duration(Option<string> option, string environmentVariable)
+        {
+            if (String(option, environmentVariable) is not { } setting)
+            {
+                return null;
+            }
+            if (!GoDuration.TryParse(setting.Value, out var duration, out var error))
+            {
+                throw new BadSettingException(setting.Source, error);
+            }
+            if (duration <= TimeSpan.Zero)
+            {
+                throw new BadSettingException(setting.Source, $"\"{setting.Value}\" is not a positive duration");
+            }
+            return duration;
+        }
+    }
+
+    /// <summary>The flags, with upstream's names; each description names its environment variable.</summary>
+    private sealed class Flags
+    {
+        public Flags()
+        {
+            Root = new RootCommand(
+                "newt: connects a Pangolin site to its server through a WireGuard tunnel and relays the site's targets.\n" +
+                "Each setting comes from its flag, else its environment variable, else the default: a flag beats the\n" +
+                "environment (upstream newt refuses a flag whose variable is set). Durations use Go's syntax (300ms,\n" +
+                "1.5s, 2m30s, 1h).")
+            {
+                Id, Secret, Endpoint, Mtu, Dns, LogLevel, PingInterval, PingTimeout, Native, Interface, HealthFile,
+                Metrics, MetricsAddress, UpDown, TlsClientCert, AcceptClients, EnforceHealthCheckCert,
+                UdpProxyIdleTimeout, PreferEndpoint, PrintConfig, Version,
+            };
+            // Ours prints "newt <version>"; System.CommandLine's would print the bare informational version.
+            foreach (var builtIn in Root.Options.OfType<VersionOption>().ToList())
+            {
+                Root.Options.Remove(builtIn);
+            }
+            Help = Root.Options.OfType<HelpOption>().Single();
+        }
+
+        public RootCommand Root { get; }
+
+        public HelpOption Help { get; }
+
+        public Option<string> Id { get; } = Value("id", "<id>", "The site's newt id (env NEWT_ID). Required.");
+
+        public Option<string> Secret { get; } = Value("secret", "<secret>", "The site's secret (env NEWT_SECRET). Required; never logged.");
+
+        public Option<string> Endpoint { get; } = Value("endpoint", "<url>", "The Pangolin server, http:// or https:// (env PANGOLIN_ENDPOINT). Required.");
+
+        public Option<string> Mtu { get; } = Value("mtu", "<bytes>", "Tunnel MTU, 576-9000 (env MTU) [default: 1280]");
+
+        public Option<string> Dns { get; } = Value("dns", "<ip>", "DNS server for names inside the tunnel (env DNS) [default: 9.9.9.9]");
+
+        public Option<string> LogLevel { get; } = Value("log-level", "<level>", "DEBUG, INFO, WARN, ERROR or FATAL (env LOG_LEVEL) [default: INFO]");
+
+        public Option<string> PingInterval { get; } = Value("ping-interval", "<duration>", "Tunnel liveness ping interval (env PING_INTERVAL) [default: 3s]");
+
+        public Option<string> PingTimeout { get; } = Value("ping-timeout", "<duration>", "Tunnel liveness ping timeout (env PING_TIMEOUT) [default: 5s]");
+
+        public Option<bool> Native { get; } = Switch(["native", "native-main"], "Use a kernel TUN device for the tunnel; needs root or CAP_NET_ADMIN (env USE_NATIVE_INTERFACE)");
+
+        public Option<string> Interface { get; } = Value("interface", "<name>", "TUN device name with --native (env INTERFACE) [default: newt]");
+
+        public Option<string> HealthFile { get; } = Value("health-file", "<path>", "File holding \"ok\" while the tunnel is up (env HEALTH_FILE)");
+
+        public Option<bool> Metrics { get; } = Switch(["metrics"], "Serve Prometheus metrics (env NEWT_METRICS_PROMETHEUS_ENABLED)");
+
+        public Option<string> MetricsAddress { get; } = Value(["metrics-address", "metrics-admin-addr"], "<host:port>", "Metrics listener (env NEWT_ADMIN_ADDR) [default: 127.0.0.1:2112]");
+
+        public Option<string> UpDown { get; } = Value("updown", "<script>", "Run \"script add|remove tcp|udp host:port\" per target; its output replaces the target (env UPDOWN_SCRIPT)");
+
+        public Option<string> TlsClientCert { get; } = Value("tls-client-cert", "<path>", "Client certificate for the server connection (env TLS_CLIENT_CERT)");
+
+        public Option<bool> AcceptClients { get; } = Switch(["accept-clients"], "Accepted for compatibility and ignored: client tunnels are not supported");
+
+        public Option<bool> EnforceHealthCheckCert { get; } = Switch(["enforce-hc-cert"], "Verify health-check targets' TLS certificates (env ENFORCE_HC_CERT)");
+
+        public Option<string> UdpProxyIdleTimeout { get; } = Value("udp-proxy-idle-timeout", "<duration>", "Close a UDP relay session after this long without traffic (env NEWT_UDP_PROXY_IDLE_TIMEOUT) [default: 90s]");
+
+        public Option<string> PreferEndpoint { get; } = Value("prefer-endpoint", "<host:port>", "Exit node endpoint to use instead of the one the server sends");
+
+        public Option<bool> PrintConfig { get; } = Switch(["print-config"], "Print the merged settings (without the secret) and exit");
+
+        public Option<bool> Version { get; } = Switch(["version"], "Print \"newt <version>\" and exit");
+
+        /// <summary>
+        /// Go's flag package takes <c>-name</c> as well as <c>--name</c>, and scripts written for upstream use both:
+        /// <c>-id x</c> and <c>-id=x</c> become <c>--id x</c> and <c>--id=x</c>. A flag's value is left alone, so
+        /// <c>--secret -mtu</c> keeps its odd secret. (Aliases would do it too, but the help would list them instead.)
+        /// </summary>
+        public List<string> GoSpellings(IReadOnlyList<string> args)
+        {
+            var result = new List<string>(args.Count);
+            var valueNext = false;
+            var rest = false;
+            foreach (var arg in args)
+            {
+                if (rest || valueNext)
+                {
+                    result.Add(arg);
+                    valueNext = false;
+                    continue;
+                }
+                rest = arg == "--";
+                var token = arg;
+                if (arg.Length > 2 && arg[0] == '-' && arg[1] != '-' && IsKnown("-" + arg.Split('=', 2)[0]))
+                {
+                    token = "-" + arg;
+                }
+                var name = token.Split('=', 2)[0];
+                valueNext = !token.Contains('=', StringComparison.Ordinal)
+                    && Root.Options.Any(o => o is Option<string> && (o.Name == name || o.Aliases.Contains(name)));
+                result.Add(token);
+            }
+            return result;
+        }
+
+        private bool IsKnown(string name) => Root.Options.Any(o => o.Name == name || o.Aliases.Contains(name));
+
+        private static Option<string> Value(string name, string helpName, string description) => Value([name], helpName, description);
+
+        private static Option<string> Value(string[] names, string helpName, string description) =>
+            new("--" + names[0], [.. names.Skip(1).Select(n => "--" + n)]) { Description = description, HelpName = helpName.Trim('<', '>') };
+
+        private static Option<bool> Switch(string[] names, string description) =>
+            new("--" + names[0], [.. names.Skip(1).Select(n => "--" + n)]) { Description = description };
+    }
+}

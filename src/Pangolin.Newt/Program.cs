@@ -1,0 +1,26 @@
+using Microsoft.Extensions.Logging;
+using Pangolin.Newt;
+
+// newt --id <id> --secret <secret> --endpoint https://pangolin.example.com: flags, then environment variables, then
+// defaults (CommandLine). --print-config shows the merged settings; the connect loop is not wired in yet.
+return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Console.Out, Console.Error, async (options, warnings) =>
+{
+    using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.MinimumLogLevel));
+    var logger = loggerFactory.CreateLogger("newt");
+    foreach (var warning in warnings)
+    {
+        NewtLog.IgnoredSetting(logger, warning);
+    }
+    NewtLog.Starting(logger, CommandLine.Version, options.Id, options.Endpoint);
+    await Console.Error.WriteLineAsync("newt: connecting is not built yet; --print-config shows the settings");
+    return 1;
+});
+
+internal static partial class NewtLog
+{
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Warning}")]
+    public static partial void IgnoredSetting(ILogger logger, string warning);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "newt {Version}: site {Id}, server {Endpoint}")]
+    public static partial void Starting(ILogger logger, string version, string id, Uri endpoint);
+}

@@ -1,0 +1,61 @@
+using System.Diagnostics;
+
+namespace Pangolin.Newt.Tests;
+
+/// <summary>The built newt executable (the apphost copied beside the tests), run as a user would.</summary>
+public sealed class NewtProcessTests
+{
+    private static async Task<(int ExitCode, string Output, string Error)> RunNewtAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "newt.exe" : "newt"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+        // The child must not pick up a developer's real settings.
+        foreach (var name in new[] { "NEWT_ID", "NEWT_SECRET", "PANGOLIN_ENDPOINT", "MTU", "LOG_LEVEL" })
+        {
+            start.Environment.Remove(name);
+        }
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        var error = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var bound = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        bound.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(bound.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill();
+            throw;
+        }
+        return (process.ExitCode, await output, await error);
+    }
+
+    [Fact]
+    public async Task Version_prints_one_line_on_stdout_and_exits_0()
+    {
+        var (exitCode, output, error) = await RunNewtAsync("--version");
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal($"newt {CommandLine.Version}\n", output);
+        Assert.Equal("", error);
+    }
+
+    [Fact]
+    public async Task A_bad_flag_prints_one_line_on_stderr_and_exits_2()
+    {
+        var (exitCode, output, error) = await RunNewtAsync("--id", "a", "--secret", "b", "--endpoint", "https://p.example.com", "--ping-interval", "3 seconds");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        Assert.Equal("newt: --ping-interval: unknown unit \" seconds\" in duration \"3 seconds\"; use ns, us, ms, s, m or h\n", error);
+    }
+}
