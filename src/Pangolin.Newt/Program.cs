@@ -1,8 +1,9 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Pangolin.Newt;
 
 // newt --id <id> --secret <secret> --endpoint https://pangolin.example.com: flags, then environment variables, then
-// defaults (CommandLine). --print-config shows the merged settings; the connect loop is not wired in yet.
+// defaults (CommandLine). --print-config shows the merged settings. SIGINT/SIGTERM stop it gracefully (exit 0).
 return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Console.Out, Console.Error, async (options, warnings) =>
 {
     using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.MinimumLogLevel));
@@ -12,8 +13,16 @@ return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Consol
         NewtLog.IgnoredSetting(logger, warning);
     }
     NewtLog.Starting(logger, CommandLine.Version, options.Id, options.Endpoint);
-    await Console.Error.WriteLineAsync("newt: connecting is not built yet; --print-config shows the settings");
-    return 1;
+    using var stop = new CancellationTokenSource();
+    void Stop(PosixSignalContext context)
+    {
+        context.Cancel = true; // shut down in order rather than be killed
+        stop.Cancel();
+    }
+    using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+    using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+    await using var agent = new NewtAgent(options, loggerFactory);
+    return await agent.RunAsync(stop.Token);
 });
 
 internal static partial class NewtLog

@@ -28,9 +28,10 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
 
     private readonly Dictionary<string, string?> _settings;
 
-    public PangolinFactory(DatabaseKind kind, string? postgresConnectionString = null, IDictionary<string, string?>? settings = null)
+    public PangolinFactory(DatabaseKind kind, string? postgresConnectionString = null, IDictionary<string, string?>? settings = null, bool kestrel = false)
     {
         Kind = kind;
+        UsesKestrel = kestrel;
         DataDirectory = Path.Combine(Path.GetTempPath(), "pangolin-test-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(DataDirectory);
         _settings = new Dictionary<string, string?>
@@ -46,11 +47,32 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",
         };
+        if (kestrel)
+        {
+            // Real sockets on loopback, for clients outside the test host (a newt): free ports, the exit node on 127.0.0.1.
+            ExternalPort = SmtpTestServer.FreePort();
+            _settings["Server:ListenAddress"] = "127.0.0.1";
+            _settings["Server:InternalListenAddress"] = "127.0.0.1";
+            _settings["Server:ExternalPort"] = ExternalPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _settings["Server:InternalPort"] = SmtpTestServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _settings["Server:IntegrationPort"] = SmtpTestServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            _settings["App:DashboardUrl"] = $"http://127.0.0.1:{ExternalPort}";
+            _settings["Gerbil:BaseEndpoint"] = "127.0.0.1";
+            UseKestrel();
+        }
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             _settings[key] = value;
         }
     }
+
+    /// <summary>Served by Kestrel on real loopback ports (<see cref="ExternalPort"/>) instead of the in-memory test server.</summary>
+    public bool UsesKestrel { get; }
+
+    public int ExternalPort { get; } = 3000;
+
+    /// <summary>The dashboard's URL as clients dial it.</summary>
+    public Uri Endpoint => new($"http://{(UsesKestrel ? "127.0.0.1" : "localhost")}:{ExternalPort}");
 
     public DatabaseKind Kind { get; }
 
@@ -80,7 +102,7 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
     /// <summary>A dashboard client: cookies kept, the CSRF header sent.</summary>
     public HttpClient DashboardClient(bool csrf = true)
     {
-        var client = CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri(DashboardBase), HandleCookies = true, AllowAutoRedirect = false });
+        var client = CreateClient(new WebApplicationFactoryClientOptions { BaseAddress = new Uri(Endpoint, "/api/v1/"), HandleCookies = true, AllowAutoRedirect = false });
         if (csrf)
         {
             client.DefaultRequestHeaders.Add("X-CSRF-Token", "x-csrf-protection");

@@ -12,14 +12,25 @@ public abstract class ServerTestBase(DatabaseKind kind, PostgresServer postgres)
 
     protected DatabaseKind Kind => kind;
 
+    /// <summary>Whether the server listens on real loopback sockets (for clients outside the test host).</summary>
+    protected virtual bool Kestrel => false;
+
     /// <summary>Settings that a test class wants on top of the defaults.</summary>
     protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
     public virtual async ValueTask InitializeAsync()
     {
         var connection = kind == DatabaseKind.Postgres ? await postgres.CreateDatabaseAsync() : null;
-        _factory = new PangolinFactory(kind, connection, Settings);
-        _ = _factory.Server; // start: migrations and seeding run here
+        _factory = new PangolinFactory(kind, connection, Settings, Kestrel);
+        // Start: migrations and seeding run here.
+        if (Kestrel)
+        {
+            _factory.StartServer();
+        }
+        else
+        {
+            _ = _factory.Server;
+        }
     }
 
     public virtual async ValueTask DisposeAsync()
