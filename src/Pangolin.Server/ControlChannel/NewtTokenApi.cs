@@ -85,7 +85,7 @@ public static class NewtTokenApi
         }
         catch (JsonException)
         {
-            throw ApiException.BadRequest("The request body is not valid JSON; send {\"newtId\": \"…\", \"secret\": \"…\"}");
+            throw ApiException.BadRequest("The request body must be a JSON object: {\"newtId\": \"…\", \"secret\": \"…\"}");
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {

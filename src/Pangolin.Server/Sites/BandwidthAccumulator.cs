@@ -126,7 +126,14 @@ public sealed partial class BandwidthAccumulator(
     {
         await base.StopAsync(cancellationToken);
         SampleEmbedded();
-        await FlushAsync(cancellationToken);
+        try
+        {
+            await FlushAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException)
+        {
+            // The host stopped waiting for shutdown and disposed the services: this last count is lost.
+        }
     }
 
     public override void Dispose()

@@ -79,13 +79,23 @@ public sealed partial class EmbeddedExitNode(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (ExitNodeId is { } id)
+        try
         {
-            await using var scope = scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<PangolinDbContext>();
-            await db.ExitNodes.Where(n => n.ExitNodeId == id).ExecuteUpdateAsync(u => u.SetProperty(n => n.Online, false), cancellationToken);
+            if (ExitNodeId is { } id)
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var db = scope.ServiceProvider.GetRequiredService<PangolinDbContext>();
+                await db.ExitNodes.Where(n => n.ExitNodeId == id).ExecuteUpdateAsync(u => u.SetProperty(n => n.Online, false), cancellationToken);
+            }
         }
-        await DisposeAsync();
+        catch (Exception e) when (e is ObjectDisposedException or OperationCanceledException)
+        {
+            // A host that gave up waiting for shutdown has torn the services down; the row is fixed at the next start.
+        }
+        finally
+        {
+            await DisposeAsync();
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -25,7 +25,9 @@ public abstract partial class EveryEndpointBadInputTests(DatabaseKind kind, Post
     {
         var w = await SeedAsync();
         var (rootKeyId, integration) = await RootKeyClientAsync(w.Admin);
-        var endpoints = Endpoints().Where(e => e.Body is not null).ToList();
+        // get-token reads its body by newt's lenient contract (unknown fields are upstream newts' extras, not errors);
+        // ControlChannelTests covers its bad bodies.
+        var endpoints = Endpoints().Where(e => e.Body is not null && e.Pattern != Dashboard + "auth/newt/get-token").ToList();
         Assert.True(endpoints.Count(e => e.Pattern.StartsWith(Dashboard, StringComparison.Ordinal)) >= 40,
             $"expected the dashboard's body endpoints, found {endpoints.Count}");
 

@@ -52,7 +52,8 @@ public abstract class ControlChannelTests(DatabaseKind kind, PostgresServer post
         (await GetTokenAsync(site.NewtId, site.Secret, new { newtId = site.NewtId, secret = site.Secret, token = "stale-token", agent = "newt" })).Expect(200);
 
         using var client = Factory.DashboardClient();
-        Assert.Contains("not valid JSON", (await client.SendRawAsync(HttpMethod.Post, "auth/newt/get-token", "{")).Expect(400).Message, StringComparison.Ordinal);
+        Assert.Contains("must be a JSON object", (await client.SendRawAsync(HttpMethod.Post, "auth/newt/get-token", "{")).Expect(400).Message, StringComparison.Ordinal);
+        Assert.Contains("must be a JSON object", (await client.SendRawAsync(HttpMethod.Post, "auth/newt/get-token", "[]")).Expect(400).Message, StringComparison.Ordinal);
         Assert.Contains("newtId and secret are required", (await client.PostJsonAsync("auth/newt/get-token", new { newtId = site.NewtId })).Expect(400).Message, StringComparison.Ordinal);
         (await client.SendRawAsync(HttpMethod.Post, "auth/newt/get-token", "{}", "text/plain")).Expect(415);
         using var noCsrf = Factory.DashboardClient(csrf: false);

@@ -112,21 +112,28 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
         return System.Text.Encoding.ASCII.GetString(prefix);
     }
 
+    /// <summary>Retries until the target answers with <paramref name="expectedPrefix"/>: a change reaches the newt a moment after the API call.</summary>
     private async Task EventuallyReachableAsync(int targetId, string expectedPrefix)
     {
         var deadline = DateTime.UtcNow + Within;
+        var last = "nothing";
         while (true)
         {
             try
             {
                 // Each attempt is short: a SYN sent while the site was switching tunnels backs off for long.
-                Assert.Equal(expectedPrefix, await ExchangeAsync(targetId, RandomNumberGenerator.GetBytes(1024), TimeSpan.FromSeconds(3)));
-                return;
+                last = await ExchangeAsync(targetId, RandomNumberGenerator.GetBytes(1024), TimeSpan.FromSeconds(3));
+                if (last == expectedPrefix)
+                {
+                    return;
+                }
             }
-            catch (Exception e) when ((e is TargetUnreachableException or IOException or TimeoutException) && DateTime.UtcNow < deadline)
+            catch (Exception e) when (e is TargetUnreachableException or IOException or TimeoutException)
             {
-                await Task.Delay(200, TestContext.Current.CancellationToken);
+                last = e.Message;
             }
+            Assert.True(DateTime.UtcNow < deadline, $"target {targetId} did not answer {expectedPrefix} within {Within.TotalSeconds} s; last: {last}");
+            await Task.Delay(200, TestContext.Current.CancellationToken);
         }
     }
 
