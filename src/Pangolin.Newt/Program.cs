@@ -12,6 +12,20 @@ return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Consol
     {
         NewtLog.IgnoredSetting(logger, warning);
     }
+    // Accepted by the parser for upstream compatibility, but not built yet: say so rather than pretend.
+    if (options.Native)
+    {
+        await Console.Error.WriteLineAsync("newt: --native (a kernel TUN device) is not available in this version; run without it: the userspace tunnel needs no root");
+        return 2;
+    }
+    if (options.Metrics)
+    {
+        NewtLog.IgnoredSetting(logger, "--metrics: Prometheus metrics are not served by this version; continuing without them");
+    }
+    if (options.TlsClientCert is not null)
+    {
+        NewtLog.IgnoredSetting(logger, "--tls-client-cert: client certificates are not supported by this version; connecting without one");
+    }
     NewtLog.Starting(logger, CommandLine.Version, options.Id, options.Endpoint);
     using var stop = new CancellationTokenSource();
     void Stop(PosixSignalContext context)

@@ -58,4 +58,13 @@ public sealed class NewtProcessTests
         Assert.Equal("", output);
         Assert.Equal("newt: --ping-interval: unknown unit \" seconds\" in duration \"3 seconds\"; use ns, us, ms, s, m or h\n", error);
     }
+
+    [Fact]
+    public async Task Native_mode_is_refused_in_one_line_rather_than_silently_ignored()
+    {
+        var (exitCode, _, error) = await RunNewtAsync("--id", "abcdefgh", "--secret", new string('s', 48), "--endpoint", "http://127.0.0.1:9", "--native");
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("newt: --native (a kernel TUN device) is not available in this version; run without it: the userspace tunnel needs no root\n", error);
+    }
 }
