@@ -51,10 +51,30 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
 
     private RunningNewt Start(NewtOptions options)
     {
-        // The server's logger factory: the newt's lines land in the same captured log (PANGOLIN_TEST_LOGS keeps it).
-        var agent = new NewtAgent(options, Factory.Services.GetRequiredService<ILoggerFactory>());
+        // The newt's lines land in the current server's captured log (PANGOLIN_TEST_LOGS keeps it), across restarts.
+        var agent = new NewtAgent(options, LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(new CurrentServerLog(() => Factory))));
         var stop = new CancellationTokenSource();
         return new RunningNewt(agent, Task.Run(() => agent.RunAsync(stop.Token)), stop);
+    }
+
+    private sealed class CurrentServerLog(Func<PangolinFactory> factory) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new Logger(categoryName, factory);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(string category, Func<PangolinFactory> factory) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                factory().Logs.Enqueue($"{logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+        }
     }
 
     /// <summary>A TCP backend on the host network that answers each line with the same line prefixed.</summary>
@@ -193,6 +213,75 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
         await EventuallyAsync(() => Task.FromResult(!registry.IsConnected(site.NewtId)), "the socket is closed");
         await EventuallyAsync(() => Task.FromResult(registry.IsConnected(site.NewtId)), "the newt is back");
         await EventuallyReachableAsync(target, "ONE:");
+    }
+
+    [Fact]
+    public async Task After_a_server_restart_the_newt_is_back_by_itself_with_its_targets_and_block()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (backend, _) = StartBackend("ONE:", ct);
+        using var stop = backend;
+        var site = await CreateNewtSiteAsync();
+        var resource = await CreateResourceAsync("App");
+        var (target, internalPort) = await CreateTargetAsync(resource, site.SiteId, "127.0.0.1", ((IPEndPoint)backend.LocalEndpoint).Port);
+        await using var newt = Start(Options(site));
+        await EventuallyReachableAsync(target, "ONE:");
+
+        await RestartServerAsync();
+        await EventuallyAsync(async () => (await PresenceAsync(site.SiteId)).Online, "the site is online again");
+        await EventuallyReachableAsync(target, "ONE:");
+        var stored = await DbAsync(db => db.Targets.AsNoTracking().Where(t => t.TargetId == target).Select(t => t.InternalPort).FirstAsync());
+        Assert.Equal(internalPort, stored);
+        Assert.Equal("100.89.137.4/30", await DbAsync(db => db.Sites.AsNoTracking().Where(s => s.SiteId == site.SiteId).Select(s => s.Subnet).FirstAsync()));
+    }
+
+    [Fact]
+    public async Task Datagrams_reach_a_udp_target_through_the_newt_and_come_back()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var echo = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        var echoing = Task.Run(async () =>
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var datagram = await echo.ReceiveAsync(ct);
+                await echo.SendAsync(datagram.Buffer.Reverse().ToArray(), datagram.RemoteEndPoint, ct);
+            }
+        }, ct);
+        var site = await CreateNewtSiteAsync();
+        var resource = await CreateResourceAsync("Game", http: false, protocol: "udp");
+        var (target, _) = await CreateTargetAsync(resource, site.SiteId, "127.0.0.1", ((IPEndPoint)echo.Client.LocalEndPoint!).Port);
+        await using var newt = Start(Options(site));
+        await EventuallyAsync(() => Task.FromResult(newt.Agent.Proxies?.Targets.Count == 1), "the newt relays the UDP target");
+
+        using var flow = await Factory.Services.GetRequiredService<TargetConnector>().OpenUdpAsync(target, ct);
+        var answer = new byte[2048];
+        var deadline = DateTime.UtcNow + Within;
+        for (var i = 0; ; i++)
+        {
+            var question = System.Text.Encoding.ASCII.GetBytes($"question {i}");
+            await flow.SendAsync(question, ct);
+            using var wait = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            wait.CancelAfter(TimeSpan.FromSeconds(1));
+            try
+            {
+                var length = await flow.ReceiveAsync(answer, wait.Token);
+                Assert.Equal(question.Reverse().ToArray(), answer.AsSpan(0, length).ToArray());
+                break;
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested && DateTime.UtcNow < deadline)
+            {
+                // UDP: the first datagrams may be lost while the tunnel's first handshake completes.
+            }
+        }
+        // The session stays: more datagrams go both ways on it.
+        for (var i = 0; i < 20; i++)
+        {
+            var payload = RandomNumberGenerator.GetBytes(1200);
+            await flow.SendAsync(payload, ct);
+            var length = await flow.ReceiveAsync(answer, ct).AsTask().WaitAsync(TimeSpan.FromSeconds(10), ct);
+            Assert.Equal(payload.Reverse().ToArray(), answer.AsSpan(0, length).ToArray());
+        }
     }
 
     [Fact]

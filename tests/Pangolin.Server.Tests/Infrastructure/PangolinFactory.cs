@@ -58,6 +58,11 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             _settings["Server:IntegrationPort"] = SmtpTestServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
             _settings["App:DashboardUrl"] = $"http://127.0.0.1:{ExternalPort}";
             _settings["Gerbil:BaseEndpoint"] = "127.0.0.1";
+            // A fixed port, as in production: a restarted server's exit node is where the newts' tunnels point.
+            using (var probe = new System.Net.Sockets.UdpClient(0))
+            {
+                _settings["Gerbil:ListenPort"] = ((System.Net.IPEndPoint)probe.Client.LocalEndPoint!).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
             UseKestrel();
         }
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
@@ -65,6 +70,30 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             _settings[key] = value;
         }
     }
+
+    /// <summary>The same server again (a restart): same settings, ports and data folder, which the new factory now owns.</summary>
+    public PangolinFactory CreateRestart()
+    {
+        var next = new PangolinFactory(this);
+        _ownsData = false;
+        return next;
+    }
+
+    private PangolinFactory(PangolinFactory previous)
+    {
+        Kind = previous.Kind;
+        UsesKestrel = previous.UsesKestrel;
+        ExternalPort = previous.ExternalPort;
+        DataDirectory = previous.DataDirectory;
+        _settings = new Dictionary<string, string?>(previous._settings);
+        Clock.SetUtcNow(previous.Clock.GetUtcNow());
+        if (UsesKestrel)
+        {
+            UseKestrel();
+        }
+    }
+
+    private bool _ownsData = true;
 
     /// <summary>Served by Kestrel on real loopback ports (<see cref="ExternalPort"/>) instead of the in-memory test server.</summary>
     public bool UsesKestrel { get; }
@@ -130,12 +159,15 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             if (Environment.GetEnvironmentVariable("PANGOLIN_TEST_LOGS") is { Length: > 0 } folder)
             {
                 Directory.CreateDirectory(folder);
-                File.WriteAllLines(Path.Combine(folder, $"{Kind}-{Path.GetFileName(DataDirectory)}.log"), Logs);
+                File.WriteAllLines(Path.Combine(folder, $"{Kind}-{Path.GetFileName(DataDirectory)}-{Guid.NewGuid().ToString("N")[..6]}.log"), Logs);
             }
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             try
             {
-                Directory.Delete(DataDirectory, recursive: true);
+                if (_ownsData)
+                {
+                    Directory.Delete(DataDirectory, recursive: true);
+                }
             }
             catch (IOException)
             {

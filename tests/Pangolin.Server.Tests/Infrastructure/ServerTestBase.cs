@@ -42,6 +42,22 @@ public abstract class ServerTestBase(DatabaseKind kind, PostgresServer postgres)
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>Stops the server and starts it again on the same data and ports, as an operator's restart would.</summary>
+    protected async Task RestartServerAsync()
+    {
+        var next = Factory.CreateRestart();
+        await _factory!.DisposeAsync();
+        _factory = next;
+        if (Kestrel)
+        {
+            _factory.StartServer();
+        }
+        else
+        {
+            _ = _factory.Server;
+        }
+    }
+
     /// <summary>Exchanges the setup token for the server admin and returns a signed-in dashboard client.</summary>
     protected async Task<HttpClient> AdminAsync()
     {
