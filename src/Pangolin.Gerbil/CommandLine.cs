@@ -40,6 +40,11 @@ internal static class CommandLine
         ArgumentNullException.ThrowIfNull(environment);
         var flags = new Flags();
         var parse = flags.Root.Parse(flags.GoSpellings(args), new ParserConfiguration { ResponseFileTokenReplacer = null });
+        // An unknown flag lands in the interface argument rather than among the unmatched tokens.
+        if (parse.GetValue(flags.InterfaceArgument) is { } positional && positional.StartsWith('-'))
+        {
+            return Fail(positional, "unknown flag (see --help)");
+        }
         if (parse.UnmatchedTokens.Count > 0)
         {
             var token = parse.UnmatchedTokens[0];

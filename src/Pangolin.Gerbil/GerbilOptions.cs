@@ -27,7 +27,7 @@ internal sealed record GerbilOptions
     /// <summary>Upstream gerbil's API port when REACHABLE_AT is not set.</summary>
     public const int DefaultApiPort = 3003;
 
-    /// <summary>The TUN interface; null only in interface-only mode when none was named (which is refused).</summary>
+    /// <summary>The TUN interface: named on the command line, or INTERFACE (wg0) for a managed node.</summary>
     public string InterfaceName { get; init; } = "wg0";
 
     public int Mtu { get; init; } = DefaultManagedMtu;

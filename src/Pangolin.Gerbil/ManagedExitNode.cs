@@ -29,9 +29,6 @@ internal sealed partial class ManagedExitNode(
     /// <summary>Completes when the node is configured and its API listens (for tests and the start line).</summary>
     public Task<(IExitNode Node, PeerApi Api)> Ready => _ready.Task;
 
-    /// <summary>The reporter, once the node runs.</summary>
-    internal BandwidthReporter? Reporter { get; private set; }
-
     /// <summary>Runs until <paramref name="stop"/> is cancelled; returns normally after a clean stop.</summary>
     /// <exception cref="StartFailedException">The device or the API could not be set up.</exception>
     public async Task RunAsync(CancellationToken stop)
@@ -92,7 +89,6 @@ internal sealed partial class ManagedExitNode(
         await using var apiScope = api;
 
         using var reporter = new BandwidthReporter(control, endpoints.ReceiveBandwidth, node.Peers, time, loggerFactory.CreateLogger<BandwidthReporter>());
-        Reporter = reporter;
         LogRunning(_logger, node.Mode, node.Address, node.ListenPort, config.Peers.Count, api.Address);
         _ready.TrySetResult((node, api));
 
