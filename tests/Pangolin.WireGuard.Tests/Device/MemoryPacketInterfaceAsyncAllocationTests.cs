@@ -63,12 +63,13 @@ public sealed class MemoryPacketInterfaceAsyncAllocationTests
 
         try
         {
-            await Consume(2000).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+            // Bounds against a hang only: each packet is a thread handoff, slow on a loaded 2-core machine.
+            await Consume(2000).WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
             waited = 0;
             const int Packets = 20_000;
             var before = GC.GetTotalAllocatedBytes(precise: true);
             var consuming = Consume(Packets);
-            await consuming.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            await consuming.WaitAsync(TimeSpan.FromSeconds(300), TestContext.Current.CancellationToken);
             var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
 
             Assert.True(waited > Packets / 2, $"Only {waited} of {Packets} dequeues waited: the test did not exercise the waiting path.");
