@@ -26,6 +26,7 @@ public static partial class ControlChannelApi
         services.AddKeyedScoped<INewtMessageHandler, DisconnectingHandler>(MessageTypes.NewtDisconnecting);
         services.AddKeyedScoped<INewtMessageHandler, PingRequestHandler>(MessageTypes.NewtPingRequest);
         services.AddKeyedScoped<INewtMessageHandler, RegisterHandler>(MessageTypes.NewtWgRegister);
+        services.AddSingleton<RegistrationLock>();
         services.AddSingleton<ExitNodeBind>(port => LinuxUdpTransport.Bind(port));
         services.AddSingleton<EmbeddedExitNode>();
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedExitNode>());

@@ -81,7 +81,8 @@ public sealed partial class EmbeddedExitNode(
     {
         try
         {
-            if (ExitNodeId is { } id)
+            // Only a stop that ends a running node marks it offline: a repeated stop must not undo a newer start.
+            if (ExitNodeId is { } id && _runtime is not null)
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<PangolinDbContext>();

@@ -24,7 +24,7 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
 
     protected override bool Kestrel => true;
 
-    private NewtOptions Options(NewtSite site) => new() { Id = site.NewtId, Secret = site.Secret, Endpoint = Factory.Endpoint, PingInterval = TimeSpan.FromSeconds(1), PingTimeout = TimeSpan.FromSeconds(1) };
+    private NewtOptions Options(NewtSite site) => new() { Id = site.NewtId, Secret = site.Secret, Endpoint = Factory.Endpoint, PingInterval = TimeSpan.FromSeconds(1), PingTimeout = TimeSpan.FromSeconds(2) };
 
     private sealed class RunningNewt(NewtAgent agent, Task<int> run, CancellationTokenSource stop) : IAsyncDisposable
     {
@@ -56,6 +56,12 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
         var stop = new CancellationTokenSource();
         return new RunningNewt(agent, Task.Run(() => agent.RunAsync(stop.Token)), stop);
     }
+
+    /// <summary>The newt's and the tunnels' last log lines, for a failure message (CI keeps no other log).</summary>
+    private string RecentTunnelLog() => string.Join('\n', Factory.Logs
+        .Where(l => l.Contains(" newt:", StringComparison.Ordinal) || l.Contains("Pangolin.Newt", StringComparison.Ordinal)
+            || l.Contains("Pangolin.Tunnel", StringComparison.Ordinal) || l.Contains("ControlChannel", StringComparison.Ordinal))
+        .Select(l => l.Split(" | ")[0]).TakeLast(40));
 
     private sealed class CurrentServerLog(Func<PangolinFactory> factory) : ILoggerProvider
     {
@@ -133,9 +139,9 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
     }
 
     /// <summary>Retries until the target answers with <paramref name="expectedPrefix"/>: a change reaches the newt a moment after the API call.</summary>
-    private async Task EventuallyReachableAsync(int targetId, string expectedPrefix)
+    private async Task EventuallyReachableAsync(int targetId, string expectedPrefix, TimeSpan? within = null)
     {
-        var deadline = DateTime.UtcNow + Within;
+        var deadline = DateTime.UtcNow + (within ?? Within);
         var last = "nothing";
         while (true)
         {
@@ -152,7 +158,7 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
             {
                 last = e.Message;
             }
-            Assert.True(DateTime.UtcNow < deadline, $"target {targetId} did not answer {expectedPrefix} within {Within.TotalSeconds} s; last: {last}");
+            Assert.True(DateTime.UtcNow < deadline, $"target {targetId} did not answer {expectedPrefix} within {(within ?? Within).TotalSeconds} s; last: {last}\n{RecentTunnelLog()}");
             await Task.Delay(200, TestContext.Current.CancellationToken);
         }
     }
@@ -229,7 +235,8 @@ public sealed class NewtEndToEndTests(PostgresServer postgres) : NewtTestBase(Da
 
         await RestartServerAsync();
         await EventuallyAsync(async () => (await PresenceAsync(site.SiteId)).Online, "the site is online again");
-        await EventuallyReachableAsync(target, "ONE:");
+        // The old tunnel died with the node's sessions: the newt notices (liveness) or re-handshakes, then carries on.
+        await EventuallyReachableAsync(target, "ONE:", TimeSpan.FromSeconds(60));
         var stored = await DbAsync(db => db.Targets.AsNoTracking().Where(t => t.TargetId == target).Select(t => t.InternalPort).FirstAsync());
         Assert.Equal(internalPort, stored);
         Assert.Equal("100.89.137.4/30", await DbAsync(db => db.Sites.AsNoTracking().Where(s => s.SiteId == site.SiteId).Select(s => s.Subnet).FirstAsync()));

@@ -19,10 +19,11 @@ namespace Pangolin.Server.ControlChannel.Handlers;
 /// newt needs to bring its tunnel and listeners up.
 /// </summary>
 internal sealed partial class RegisterHandler(
-    PangolinDbContext db, ConnectionRegistry registry, ExitNodePeers peers, IOptions<GerbilOptions> gerbil, ILogger<RegisterHandler> logger)
+    PangolinDbContext db, ConnectionRegistry registry, ExitNodePeers peers, EmbeddedExitNode embedded, IOptions<GerbilOptions> gerbil,
+    RegistrationLock registrations, ILogger<RegisterHandler> logger)
     : INewtMessageHandler
 {
-    private const int Attempts = 3;
+    private const int Attempts = 5;
 
     public async Task HandleAsync(NewtConnection connection, WsMessage message, CancellationToken ct)
     {
@@ -47,6 +48,9 @@ internal sealed partial class RegisterHandler(
 
         for (var attempt = 1; ; attempt++)
         {
+            // One registration at a time in this process: blocks are chosen by reading what is taken, and racing
+            // readers would all pick the same one. The unique index still guards against other processes.
+            await registrations.Gate.WaitAsync(ct);
             try
             {
                 await RegisterAsync(connection, data, ct);
@@ -56,6 +60,10 @@ internal sealed partial class RegisterHandler(
             {
                 // Another site took the same block at the same moment (unique index): choose again.
                 db.ChangeTracker.Clear();
+            }
+            finally
+            {
+                registrations.Gate.Release();
             }
         }
     }
@@ -115,7 +123,7 @@ internal sealed partial class RegisterHandler(
     /// <summary>The reachable node with the lowest latency, then the highest weight; with no usable result, the site's node or any online one.</summary>
     private async Task<ExitNode?> ChooseNodeAsync(IReadOnlyList<ExitNodePingResult> results, int? current, CancellationToken ct)
     {
-        var online = await db.ExitNodes.AsNoTracking().Where(n => n.Online && n.PublicKey != null).ToListAsync(ct);
+        var online = await PingRequestHandler.OnlineNodesAsync(db, embedded, ct);
         var byId = online.ToDictionary(n => n.ExitNodeId);
         var best = results.Where(r => string.IsNullOrEmpty(r.Error) && byId.ContainsKey(r.ExitNodeId))
             .OrderBy(r => r.LatencyMs).ThenByDescending(r => r.Weight).FirstOrDefault();
@@ -144,4 +152,12 @@ internal sealed partial class RegisterHandler(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Exit node {Node} has no free subnet for newt {NewtId}")]
     private static partial void LogNoSubnet(ILogger logger, string node, string newtId);
+}
+
+/// <summary>Serializes site registrations in this process (see <see cref="RegisterHandler"/>).</summary>
+internal sealed class RegistrationLock : IDisposable
+{
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
+    public void Dispose() => Gate.Dispose();
 }
