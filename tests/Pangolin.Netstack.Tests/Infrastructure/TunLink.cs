@@ -20,6 +20,9 @@ public sealed class TunLink : INetworkLink, IDisposable
     {
         // No offload: the stack sends and takes plain packets, one per write and read.
         _tun = LinuxTun.CreateInNamespace(netns, name, mtu, offload: false);
+        // Read once: no test changes it, and asking the kernel per use costs an ioctl and throws on a stack timer
+        // that fires after the namespace (and with it the device) is gone.
+        Mtu = _tun.Mtu;
         Name = name;
         _reader = new Thread(ReadLoop) { IsBackground = true, Name = $"tunlink {name}" };
     }
@@ -32,7 +35,7 @@ public sealed class TunLink : INetworkLink, IDisposable
     /// </summary>
     public Impairment? Impair { get; set; }
 
-    public int Mtu => _tun.Mtu;
+    public int Mtu { get; }
 
     /// <summary>Starts delivering what the kernel sends to <paramref name="stack"/>.</summary>
     public void Attach(NetworkStack stack)
