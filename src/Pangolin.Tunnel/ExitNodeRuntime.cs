@@ -16,12 +16,10 @@ namespace Pangolin.Tunnel;
 /// node cannot reach a site until that site has sent a handshake. The peer methods are safe to call from any
 /// thread; each one is applied to the device as one atomic change.
 /// </remarks>
-public sealed partial class ExitNodeRuntime : IAsyncDisposable
+public sealed class ExitNodeRuntime : IAsyncDisposable
 {
     private readonly UserspaceTunnel _tunnel;
-    private readonly ILogger _logger;
-    private readonly Lock _peersLock = new();
-    private readonly HashSet<WgKey> _peers = [];
+    private readonly SitePeers _peers;
 
     /// <param name="address">The node address; the stack also keeps any addresses <paramref name="options"/> names.</param>
     /// <param name="options">The tunnel's key, port, socket, clock and logging.</param>
@@ -31,8 +29,8 @@ public sealed partial class ExitNodeRuntime : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(options.Addresses);
         Address = address;
-        _logger = options.LoggerFactory.CreateLogger<ExitNodeRuntime>();
         _tunnel = new UserspaceTunnel(options with { Addresses = [address, .. options.Addresses.Where(a => !a.Equals(address))] });
+        _peers = new SitePeers(_tunnel, options.LoggerFactory.CreateLogger<ExitNodeRuntime>());
     }
 
     public IPAddress Address { get; }
@@ -58,33 +56,12 @@ public sealed partial class ExitNodeRuntime : IAsyncDisposable
     /// </summary>
     public void AddPeer(WgKey publicKey, IReadOnlyList<IPNetwork> allowedIps)
     {
-        var update = new DeviceUpdate();
-        update.Peers.Add(PeerWith(publicKey, allowedIps));
-        lock (_peersLock)
-        {
-            _tunnel.Configure(update);
-            _peers.Add(publicKey);
-        }
-        LogPeerAdded(_logger, publicKey, allowedIps.Count);
+        CheckKey(publicKey);
+        _peers.Add(publicKey, allowedIps);
     }
 
     /// <summary>Removes a site; false when the node did not know it.</summary>
-    public bool RemovePeer(WgKey publicKey)
-    {
-        lock (_peersLock)
-        {
-            if (!_peers.Contains(publicKey))
-            {
-                return false;
-            }
-            var update = new DeviceUpdate();
-            update.Peers.Add(new PeerUpdate(publicKey) { Remove = true });
-            _tunnel.Configure(update);
-            _peers.Remove(publicKey);
-        }
-        LogPeerRemoved(_logger, publicKey);
-        return true;
-    }
+    public bool RemovePeer(WgKey publicKey) => _peers.Remove(publicKey);
 
     /// <summary>
     /// Makes the node's peers exactly <paramref name="peers"/>: those not named are removed, the others are added or
@@ -94,24 +71,11 @@ public sealed partial class ExitNodeRuntime : IAsyncDisposable
     public void SyncPeers(IReadOnlyCollection<(WgKey PublicKey, IReadOnlyList<IPNetwork> AllowedIps)> peers)
     {
         ArgumentNullException.ThrowIfNull(peers);
-        var wanted = new Dictionary<WgKey, PeerUpdate>(peers.Count);
-        foreach (var (publicKey, allowedIps) in peers)
+        foreach (var (publicKey, _) in peers)
         {
-            wanted[publicKey] = PeerWith(publicKey, allowedIps);
+            CheckKey(publicKey);
         }
-        int removed;
-        lock (_peersLock)
-        {
-            var update = new DeviceUpdate();
-            var gone = _peers.Where(key => !wanted.ContainsKey(key)).ToList();
-            update.Peers.AddRange(gone.Select(key => new PeerUpdate(key) { Remove = true }));
-            update.Peers.AddRange(wanted.Values);
-            _tunnel.Configure(update);
-            _peers.Clear();
-            _peers.UnionWith(wanted.Keys);
-            removed = gone.Count;
-        }
-        LogPeersSynced(_logger, wanted.Count, removed);
+        _peers.Sync(peers);
     }
 
     /// <summary>The device's state (`wg show`): each site's endpoint, last handshake and byte counters. The private
@@ -127,9 +91,8 @@ public sealed partial class ExitNodeRuntime : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _tunnel.DisposeAsync();
 
-    private PeerUpdate PeerWith(WgKey publicKey, IReadOnlyList<IPNetwork> allowedIps)
+    private void CheckKey(WgKey publicKey)
     {
-        ArgumentNullException.ThrowIfNull(allowedIps);
         if (publicKey.IsZero)
         {
             throw new ArgumentException("A peer needs a public key.", nameof(publicKey));
@@ -139,17 +102,5 @@ public sealed partial class ExitNodeRuntime : IAsyncDisposable
             // The device would silently ignore it (as wireguard-go does); a caller doing this has a bug.
             throw new ArgumentException("A peer cannot have the exit node's own public key.", nameof(publicKey));
         }
-        var update = new PeerUpdate(publicKey) { ReplaceAllowedIps = true };
-        update.AllowedIps.AddRange(allowedIps);
-        return update;
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Exit node peer {PublicKey} set with {Count} allowed IP ranges")]
-    private static partial void LogPeerAdded(ILogger logger, WgKey publicKey, int count);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Exit node peer {PublicKey} removed")]
-    private static partial void LogPeerRemoved(ILogger logger, WgKey publicKey);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Exit node peers synced: {Count} kept or added, {Removed} removed")]
-    private static partial void LogPeersSynced(ILogger logger, int count, int removed);
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Pangolin.Tunnel;
 using Pangolin.WireGuard.Configuration;
 using Pangolin.WireGuard.Device;
 using Pangolin.WireGuard.Net;
@@ -15,13 +16,12 @@ namespace Pangolin.Gerbil.Nodes;
 /// sites' subnets; the UAPI socket stays open for `wg show`. Upstream's MSS clamping and wg0 firewall (iptables) are
 /// not applied.
 /// </summary>
-internal sealed partial class TunExitNode : IExitNode
+internal sealed class TunExitNode : IExitNode
 {
     private static readonly TimeSpan IpTimeout = TimeSpan.FromSeconds(10);
     private readonly WireGuardDevice _device;
     private readonly UapiServer _uapi;
-    private readonly ILogger _logger;
-    private readonly Lock _peersLock = new();
+    private readonly SitePeers _peers;
 
     private TunExitNode(WireGuardDevice device, UapiServer uapi, string interfaceName, WgKey publicKey, NodeAddress address, ILogger logger)
     {
@@ -30,7 +30,7 @@ internal sealed partial class TunExitNode : IExitNode
         InterfaceName = interfaceName;
         PublicKey = publicKey;
         Address = address;
-        _logger = logger;
+        _peers = new SitePeers(device, logger);
     }
 
     public ExitNodeMode Mode => ExitNodeMode.Tun;
@@ -71,55 +71,12 @@ internal sealed partial class TunExitNode : IExitNode
         }
     }
 
-    public void AddPeer(WgKey publicKey, IReadOnlyList<IPNetwork> allowedIps)
-    {
-        var update = new DeviceUpdate();
-        update.Peers.Add(PeerWith(publicKey, allowedIps));
-        lock (_peersLock)
-        {
-            _device.Configure(update);
-        }
-        LogPeerAdded(_logger, publicKey, allowedIps.Count);
-    }
+    public void AddPeer(WgKey publicKey, IReadOnlyList<IPNetwork> allowedIps) => _peers.Add(publicKey, allowedIps);
 
-    public bool RemovePeer(WgKey publicKey)
-    {
-        lock (_peersLock)
-        {
-            // The device is the record: `wg` may have added or removed peers through the UAPI socket.
-            if (!_device.GetConfiguration().Peers.Any(p => p.PublicKey == publicKey))
-            {
-                return false;
-            }
-            var update = new DeviceUpdate();
-            update.Peers.Add(new PeerUpdate(publicKey) { Remove = true });
-            _device.Configure(update);
-        }
-        LogPeerRemoved(_logger, publicKey);
-        return true;
-    }
+    /// <remarks>The device is the record: `wg` may have added or removed peers through the UAPI socket.</remarks>
+    public bool RemovePeer(WgKey publicKey) => _peers.Remove(publicKey);
 
-    public void SyncPeers(IReadOnlyCollection<(WgKey PublicKey, IReadOnlyList<IPNetwork> AllowedIps)> peers)
-    {
-        ArgumentNullException.ThrowIfNull(peers);
-        var wanted = new Dictionary<WgKey, PeerUpdate>(peers.Count);
-        foreach (var (publicKey, allowedIps) in peers)
-        {
-            wanted[publicKey] = PeerWith(publicKey, allowedIps);
-        }
-        int removed;
-        lock (_peersLock)
-        {
-            // Not ReplacePeers: that would drop the sessions of the peers that stay.
-            var update = new DeviceUpdate();
-            var gone = _device.GetConfiguration().Peers.Select(p => p.PublicKey).Where(key => !wanted.ContainsKey(key)).ToList();
-            update.Peers.AddRange(gone.Select(key => new PeerUpdate(key) { Remove = true }));
-            update.Peers.AddRange(wanted.Values);
-            _device.Configure(update);
-            removed = gone.Count;
-        }
-        LogPeersSynced(_logger, wanted.Count, removed);
-    }
+    public void SyncPeers(IReadOnlyCollection<(WgKey PublicKey, IReadOnlyList<IPNetwork> AllowedIps)> peers) => _peers.Sync(peers);
 
     public IReadOnlyList<PeerSnapshot> Peers() => _device.GetConfiguration().Peers;
 
@@ -127,14 +84,6 @@ internal sealed partial class TunExitNode : IExitNode
     {
         await _uapi.DisposeAsync();
         await _device.DisposeAsync();
-    }
-
-    private static PeerUpdate PeerWith(WgKey publicKey, IReadOnlyList<IPNetwork> allowedIps)
-    {
-        ArgumentNullException.ThrowIfNull(allowedIps);
-        var update = new PeerUpdate(publicKey) { ReplaceAllowedIps = true };
-        update.AllowedIps.AddRange(allowedIps);
-        return update;
     }
 
     /// <summary>Runs iproute2's `ip`, in gerbil's network namespace; a failure carries ip's own message.</summary>
@@ -175,13 +124,4 @@ internal sealed partial class TunExitNode : IExitNode
             }
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Exit node peer {PublicKey} set with {Count} allowed IP ranges")]
-    private static partial void LogPeerAdded(ILogger logger, WgKey publicKey, int count);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Exit node peer {PublicKey} removed")]
-    private static partial void LogPeerRemoved(ILogger logger, WgKey publicKey);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Exit node peers synced: {Count} kept or added, {Removed} removed")]
-    private static partial void LogPeersSynced(ILogger logger, int count, int removed);
 }
