@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.Globalization;
 using System.Net;
-using System.Reflection;
 using Microsoft.Extensions.Logging;
+using Pangolin.Shared;
 
 namespace Pangolin.Gerbil;
 
@@ -39,7 +39,7 @@ internal static class CommandLine
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(environment);
         var flags = new Flags();
-        var parse = flags.Root.Parse(flags.GoSpellings(args), new ParserConfiguration { ResponseFileTokenReplacer = null });
+        var parse = flags.Root.Parse(GoStyleCommandLine.GoSpellings(flags.Root, args), new ParserConfiguration { ResponseFileTokenReplacer = null });
         // An unknown flag lands in the interface argument rather than among the unmatched tokens.
         if (parse.GetValue(flags.InterfaceArgument) is { } positional && positional.StartsWith('-'))
         {
@@ -103,18 +103,7 @@ internal static class CommandLine
         return result.ExitCode ?? await run(result.Options!);
     }
 
-    public static Dictionary<string, string> ProcessEnvironment()
-    {
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
-        {
-            if (entry.Key is string key && entry.Value is string value)
-            {
-                environment[key] = value;
-            }
-        }
-        return environment;
-    }
+    public static Dictionary<string, string> ProcessEnvironment() => GoStyleCommandLine.ProcessEnvironment();
 
     /// <summary>Today's mode: flags only, the interface named, nothing that belongs to a managed node.</summary>
     private static GerbilOptions InterfaceOnly(Flags f, Reader read)
@@ -230,12 +219,7 @@ internal static class CommandLine
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
 
-    private static string ReadVersion()
-    {
-        var version = typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
-        var plus = version.IndexOf('+', StringComparison.Ordinal);
-        return plus < 0 ? version : version[..plus];
-    }
+    private static string ReadVersion() => GoStyleCommandLine.Version(typeof(CommandLine).Assembly);
 
     /// <summary>A value and where it came from (a flag's name, an environment variable, the argument), for messages.</summary>
     private readonly record struct Setting(string Value, string Source);
@@ -341,38 +325,6 @@ internal static class CommandLine
 
         public Option<bool> Version { get; } = new("--version") { Description = "Print \"gerbil <version>\" and exit" };
 
-        /// <summary>
-        /// Go's flag package takes <c>-name</c> as well as <c>--name</c>: <c>-reachableAt=x</c> becomes
-        /// <c>--reachableAt=x</c>. A flag's value is left alone.
-        /// </summary>
-        public List<string> GoSpellings(IReadOnlyList<string> args)
-        {
-            var result = new List<string>(args.Count);
-            var valueNext = false;
-            var rest = false;
-            foreach (var arg in args)
-            {
-                if (rest || valueNext)
-                {
-                    result.Add(arg);
-                    valueNext = false;
-                    continue;
-                }
-                rest = arg == "--";
-                var token = arg;
-                if (arg.Length > 2 && arg[0] == '-' && arg[1] != '-' && IsKnown("-" + arg.Split('=', 2)[0]))
-                {
-                    token = "-" + arg;
-                }
-                var name = token.Split('=', 2)[0];
-                valueNext = !token.Contains('=', StringComparison.Ordinal)
-                    && Root.Options.Any(o => o is Option<string> && (o.Name == name || o.Aliases.Contains(name)));
-                result.Add(token);
-            }
-            return result;
-        }
-
-        private bool IsKnown(string name) => Root.Options.Any(o => o.Name == name || o.Aliases.Contains(name));
 
         private static Option<string> Value(string[] names, string helpName, string description, params string[] shortAliases) =>
             new("--" + names[0], [.. names.Skip(1).Select(n => "--" + n), .. shortAliases]) { Description = description, HelpName = helpName };

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.Globalization;
 using System.Net;
-using System.Reflection;
+using Pangolin.Shared;
 
 namespace Pangolin.Newt;
 
@@ -36,7 +36,7 @@ internal static class CommandLine
         ArgumentNullException.ThrowIfNull(environment);
         var flags = new Flags();
         // No response files: "@name" is an ordinary value here (an id or a secret may start with one).
-        var parse = flags.Root.Parse(flags.GoSpellings(args), new ParserConfiguration { ResponseFileTokenReplacer = null });
+        var parse = flags.Root.Parse(GoStyleCommandLine.GoSpellings(flags.Root, args), new ParserConfiguration { ResponseFileTokenReplacer = null });
 
         if (parse.UnmatchedTokens.Count > 0)
         {
@@ -106,19 +106,7 @@ internal static class CommandLine
         return await run(result.Options!, result.Warnings);
     }
 
-    /// <summary>Reads the process environment into a dictionary (the parser never reads it itself).</summary>
-    public static Dictionary<string, string> ProcessEnvironment()
-    {
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
-        {
-            if (entry.Key is string key && entry.Value is string value)
-            {
-                environment[key] = value;
-            }
-        }
-        return environment;
-    }
+    public static Dictionary<string, string> ProcessEnvironment() => GoStyleCommandLine.ProcessEnvironment();
 
     private static NewtOptions Build(Flags f, Reader read, out List<string> warnings)
     {
@@ -244,12 +232,7 @@ internal static class CommandLine
 
     private static string OneLine(string text) => text.ReplaceLineEndings(" ").Trim();
 
-    private static string ReadVersion()
-    {
-        var version = typeof(CommandLine).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
-        var plus = version.IndexOf('+', StringComparison.Ordinal);
-        return plus < 0 ? version : version[..plus];
-    }
+    private static string ReadVersion() => GoStyleCommandLine.Version(typeof(CommandLine).Assembly);
 
     /// <summary>A value and where it came from (the flag's name or the environment variable's), for error messages.</summary>
     private readonly record struct Setting(string Value, string Source);
@@ -381,39 +364,6 @@ internal static class CommandLine
 
         public Option<bool> Version { get; } = Switch(["version"], "Print \"newt <version>\" and exit");
 
-        /// <summary>
-        /// Go's flag package takes <c>-name</c> as well as <c>--name</c>, and scripts written for upstream use both:
-        /// <c>-id x</c> and <c>-id=x</c> become <c>--id x</c> and <c>--id=x</c>. A flag's value is left alone, so
-        /// <c>--secret -mtu</c> keeps its odd secret. (Aliases would do it too, but the help would list them instead.)
-        /// </summary>
-        public List<string> GoSpellings(IReadOnlyList<string> args)
-        {
-            var result = new List<string>(args.Count);
-            var valueNext = false;
-            var rest = false;
-            foreach (var arg in args)
-            {
-                if (rest || valueNext)
-                {
-                    result.Add(arg);
-                    valueNext = false;
-                    continue;
-                }
-                rest = arg == "--";
-                var token = arg;
-                if (arg.Length > 2 && arg[0] == '-' && arg[1] != '-' && IsKnown("-" + arg.Split('=', 2)[0]))
-                {
-                    token = "-" + arg;
-                }
-                var name = token.Split('=', 2)[0];
-                valueNext = !token.Contains('=', StringComparison.Ordinal)
-                    && Root.Options.Any(o => o is Option<string> && (o.Name == name || o.Aliases.Contains(name)));
-                result.Add(token);
-            }
-            return result;
-        }
-
-        private bool IsKnown(string name) => Root.Options.Any(o => o.Name == name || o.Aliases.Contains(name));
 
         private static Option<string> Value(string name, string helpName, string description) => Value([name], helpName, description);
 
