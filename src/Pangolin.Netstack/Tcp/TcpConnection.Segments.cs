@@ -15,11 +15,15 @@ internal sealed partial class TcpConnection
                     return;
                 case TcpState.SynSent:
                     OnSegmentInSynSent(segment);
-                    return;
+                    break;
                 default:
                     OnSegmentSynchronized(segment);
-                    return;
+                    break;
             }
+            // Once the segment is processed whole: data or a FIN completes a waiting read, an ACK that freed room
+            // lets a waiting write go on.
+            FeedPendingRead();
+            FeedPendingWrite();
         }
     }
 
@@ -143,11 +147,7 @@ internal sealed partial class TcpConnection
             var before = _receive.ReceiveNext;
             var inOrder = segment.Sequence == before;
             var hadHoles = _receive.OutOfOrderRangeCount > 0;
-            var readable = _receive.Accept(segment.Sequence, payload);
-            if (readable > 0)
-            {
-                WakeReaders();
-            }
+            _ = _receive.Accept(segment.Sequence, payload);
             if (!inOrder || hadHoles || _receive.OutOfOrderRangeCount > 0)
             {
                 SendAck(); // out of order, or filling a hole: ACK at once, with SACK blocks (RFC 5681 §4.2)
@@ -185,7 +185,6 @@ internal sealed partial class TcpConnection
                 EnterTimeWait(now);
             }
             SendAck();
-            WakeReaders();
         }
         TrySend();
     }
@@ -278,10 +277,6 @@ internal sealed partial class TcpConnection
             {
                 _rto.Start(now);
             }
-            if (dataAcked > 0)
-            {
-                WakeWriters();
-            }
             if (finAcked)
             {
                 switch (_state)
@@ -322,14 +317,9 @@ internal sealed partial class TcpConnection
         // The send window, from the newest segment only (SND.WL1/WL2, RFC 9293 §3.10.7.4).
         if (_sndWl1 < segment.Sequence || (_sndWl1 == segment.Sequence && _sndWl2 <= ack))
         {
-            var before = _sndWnd;
             _sndWnd = (long)segment.Window << _sendShift;
             _sndWl1 = segment.Sequence;
             _sndWl2 = ack;
-            if (_sndWnd > before)
-            {
-                WakeWriters();
-            }
         }
         return true;
     }

@@ -61,13 +61,31 @@ internal sealed partial class TcpConnection
     private bool _noDelay;
     private TcpKeepAlive? _keepAlive;
     private Exception? _error;
-    private readonly ConnectionSignal _readSignal = new("read");
-    private readonly ConnectionSignal _writeSignal = new("write");
+    private readonly ConnectionSignal _readSignal;
+    private readonly ConnectionSignal _writeSignal;
+    private Memory<byte> _pendingRead; // where a waiting ReadAsync wants its data (empty for a zero-byte read)
+    private ReadOnlyMemory<byte> _pendingWrite; // what a waiting WriteAsync has still to append, fed as ACKs free room
     private TaskCompletionSource? _established;
 
     private TcpConnection(NetworkStack stack, ConnectionKey key, int sendBufferSize, int receiveBufferSize, SequenceNumber iss, SequenceNumber irsNext, TcpListener? listener)
     {
         _stack = stack;
+        _readSignal = new ConnectionSignal("read", (signal, token) =>
+        {
+            lock (_lock)
+            {
+                _pendingRead = default; // the caller may reuse its buffer once the cancellation reaches it
+                signal.Cancel(token);
+            }
+        });
+        _writeSignal = new ConnectionSignal("write", (signal, token) =>
+        {
+            lock (_lock)
+            {
+                _pendingWrite = default; // the caller may reuse its buffer once the cancellation reaches it
+                signal.Cancel(token);
+            }
+        });
         Key = key;
         _send = new SendBuffer(sendBufferSize);
         _receive = new ReceiveBuffer(receiveBufferSize, irsNext);
@@ -267,70 +285,139 @@ internal sealed partial class TcpConnection
 
     // ------------------------------------------------------------------ application side
 
-    // Pooled builders: a read or write that has to wait reuses a state machine box instead of allocating one.
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads what has arrived, or waits: the data is then copied into <paramref name="destination"/> under the lock as
+    /// it arrives (<see cref="FeedPendingRead"/>). A zero-byte read waits for data as on a socket, so that a relay can
+    /// wait without holding a buffer (YARP's StreamCopier; SocketsHttpHandler's read-ahead on idle connections).
+    /// </summary>
+    public ValueTask<int> ReadAsync(Memory<byte> destination, CancellationToken cancellationToken)
     {
-        while (true)
+        lock (_lock)
         {
-            ValueTask wait;
-            lock (_lock)
+            if (_readSignal.IsWaiting)
             {
-                if (_receive.Readable > 0)
-                {
-                    if (destination.IsEmpty)
-                    {
-                        return 0;
-                    }
-                    var read = _receive.Read(destination.Span);
-                    MaybeSendWindowUpdate();
-                    return read;
-                }
-                // A zero-byte read waits for data as on a socket, so a relay can wait without holding a buffer
-                // (YARP's StreamCopier; SocketsHttpHandler's read-ahead on idle connections).
-                if (_finReceived)
-                {
-                    return 0;
-                }
-                if (_error is not null)
-                {
-                    throw Wrap(_error);
-                }
-                wait = _readSignal.WaitAsync(cancellationToken);
+                throw new InvalidOperationException("Another read is already pending on this connection.");
             }
-            await wait.ConfigureAwait(false);
+            if (TryRead(destination, out var read))
+            {
+                return new ValueTask<int>(read);
+            }
+            if (_error is not null)
+            {
+                return ValueTask.FromException<int>(Wrap(_error));
+            }
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled<int>(cancellationToken);
+            }
+            _pendingRead = destination;
+            return _readSignal.WaitForCountAsync(cancellationToken);
         }
     }
 
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    /// <summary>Caller holds the lock. Data, or the end of the stream (0), if either is there.</summary>
+    private bool TryRead(Memory<byte> destination, out int read)
     {
-        while (!source.IsEmpty)
+        read = 0;
+        if (_receive.Readable > 0)
         {
-            ValueTask wait;
-            lock (_lock)
+            if (!destination.IsEmpty)
             {
-                if (_error is not null)
-                {
-                    throw Wrap(_error);
-                }
-                if (_finQueued || _state is not (TcpState.Established or TcpState.CloseWait))
-                {
-                    throw new IOException("The connection is closed for sending.", new SocketException((int)SocketError.Shutdown));
-                }
-                var room = _send.Room;
-                if (room > 0)
-                {
-                    var count = Math.Min(room, source.Length);
-                    _send.Append(source.Span[..count]);
-                    source = source[count..];
-                    TrySend();
-                    continue;
-                }
-                wait = _writeSignal.WaitAsync(cancellationToken);
+                read = _receive.Read(destination.Span);
+                MaybeSendWindowUpdate();
+            }
+            return true;
+        }
+        return _finReceived;
+    }
+
+    /// <summary>Caller holds the lock. Completes a waiting read once data, the end of the stream or an error is there.</summary>
+    private void FeedPendingRead()
+    {
+        if (!_readSignal.IsWaiting)
+        {
+            return;
+        }
+        if (TryRead(_pendingRead, out var read))
+        {
+            _pendingRead = default;
+            _readSignal.Set(read);
+        }
+        else if (_error is not null)
+        {
+            _pendingRead = default;
+            _readSignal.Fail(Wrap(_error));
+        }
+    }
+
+    /// <summary>
+    /// Appends what fits now; the rest is appended under the lock as ACKs free room (<see cref="FeedPendingWrite"/>),
+    /// and the returned task completes once all of it is in the send buffer. No async method: a write that waits for
+    /// room allocates nothing and costs no thread hop per ACK.
+    /// </summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (!_pendingWrite.IsEmpty)
+            {
+                throw new InvalidOperationException("Another write is already pending on this connection.");
+            }
+            if (WriteError() is { } error)
+            {
+                return ValueTask.FromException(error);
+            }
+            source = Append(source);
+            if (source.IsEmpty)
+            {
+                return default;
+            }
+            if (cancellationToken.IsCancellationRequested)
+            {
+                return ValueTask.FromCanceled(cancellationToken);
             }
             // Back-pressure: the writer waits until the peer acknowledges and frees room.
-            await wait.ConfigureAwait(false);
+            _pendingWrite = source;
+            return _writeSignal.WaitAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>Caller holds the lock. Appends what fits and sends; returns the rest.</summary>
+    private ReadOnlyMemory<byte> Append(ReadOnlyMemory<byte> source)
+    {
+        var count = Math.Min(_send.Room, source.Length);
+        if (count > 0)
+        {
+            _send.Append(source.Span[..count]);
+            TrySend();
+        }
+        return source[count..];
+    }
+
+    /// <summary>Caller holds the lock. Why the connection takes no more data, or null.</summary>
+    private Exception? WriteError() =>
+        _error is not null ? Wrap(_error)
+        : _finQueued || _state is not (TcpState.Established or TcpState.CloseWait)
+            ? new IOException("The connection is closed for sending.", new SocketException((int)SocketError.Shutdown))
+            : null;
+
+    /// <summary>Caller holds the lock. Moves a waiting write on after an ACK or an error.</summary>
+    private void FeedPendingWrite()
+    {
+        if (_pendingWrite.IsEmpty)
+        {
+            return;
+        }
+        if (WriteError() is { } error)
+        {
+            _pendingWrite = default;
+            _writeSignal.Fail(error);
+            return;
+        }
+        _pendingWrite = Append(_pendingWrite);
+        if (_pendingWrite.IsEmpty)
+        {
+            _writeSignal.Set();
         }
     }
 
@@ -368,15 +455,7 @@ internal sealed partial class TcpConnection
 
     private static Exception Wrap(Exception error) => error as IOException ?? new IOException(error.Message, error);
 
-    private void WakeReaders()
-    {
-        _readSignal.Set();
-    }
 
-    private void WakeWriters()
-    {
-        _writeSignal.Set();
-    }
 
     /// <summary>Ends the connection at once: waiters fail with <paramref name="error"/>; a reset tells the peer.</summary>
     public void Abort(Exception error, bool sendReset)
@@ -405,8 +484,8 @@ internal sealed partial class TcpConnection
         _stack.RemoveConnection(this);
         _established?.TrySetException(_error);
         _listener?.Forget(this);
-        WakeReaders();
-        WakeWriters();
+        FeedPendingRead(); // fails a waiting read with the error, unless data or the end came first
+        FeedPendingWrite();
     }
 
     private uint Now32() => (uint)(_stack.Time.GetTimestamp() * 1000 / _stack.Time.TimestampFrequency);
