@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Text;
 using Pangolin.Server.Tests.ControlChannel;
 using Pangolin.Server.Tests.Infrastructure;
 
@@ -15,83 +12,6 @@ public sealed class NewtProcessTests(PostgresServer postgres) : NewtTestBase(Dat
     private static readonly TimeSpan Within = TimeSpan.FromSeconds(30);
 
     protected override bool Kestrel => true;
-
-    private sealed class NewtProcess : IDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilder _stdout = new();
-        private readonly StringBuilder _stderr = new();
-
-        public NewtProcess(params string[] args)
-        {
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "newt.dll"));
-            foreach (var arg in args)
-            {
-                start.ArgumentList.Add(arg);
-            }
-            foreach (var key in new[] { "NEWT_ID", "NEWT_SECRET", "PANGOLIN_ENDPOINT" })
-            {
-                start.Environment.Remove(key);
-            }
-            _process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-            _process.OutputDataReceived += (_, e) => Append(_stdout, e.Data);
-            _process.ErrorDataReceived += (_, e) => Append(_stderr, e.Data);
-            _process.BeginOutputReadLine();
-            _process.BeginErrorReadLine();
-        }
-
-        public string Stdout
-        {
-            get
-            {
-                lock (_stdout)
-                {
-                    return _stdout.ToString();
-                }
-            }
-        }
-
-        public string Stderr
-        {
-            get
-            {
-                lock (_stderr)
-                {
-                    return _stderr.ToString();
-                }
-            }
-        }
-
-        private static void Append(StringBuilder sink, string? line)
-        {
-            if (line is not null)
-            {
-                lock (sink)
-                {
-                    sink.AppendLine(line);
-                }
-            }
-        }
-
-        public void Terminate() => Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();
-
-        public async Task<int> ExitCodeAsync()
-        {
-            await _process.WaitForExitAsync(TestContext.Current.CancellationToken).WaitAsync(Within, TestContext.Current.CancellationToken);
-            _process.WaitForExit(); // drains the redirected output
-            return _process.ExitCode;
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-            }
-            _process.Dispose();
-        }
-    }
 
     [Fact]
     public async Task A_refused_secret_is_one_line_and_exit_code_3()

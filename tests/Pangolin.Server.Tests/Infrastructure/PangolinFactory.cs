@@ -27,10 +27,13 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
     public const string IntegrationBase = "http://localhost:3003/v1/";
 
     private readonly Dictionary<string, string?> _settings;
+    private readonly Action<IWebHostBuilder>? _configure;
 
-    public PangolinFactory(DatabaseKind kind, string? postgresConnectionString = null, IDictionary<string, string?>? settings = null, bool kestrel = false)
+    // configure: more host configuration (listeners, services), applied at every start, restarts included.
+    public PangolinFactory(DatabaseKind kind, string? postgresConnectionString = null, IDictionary<string, string?>? settings = null, bool kestrel = false, Action<IWebHostBuilder>? configure = null)
     {
         Kind = kind;
+        _configure = configure;
         UsesKestrel = kestrel;
         DataDirectory = Path.Combine(Path.GetTempPath(), "pangolin-test-" + Guid.NewGuid().ToString("N")[..10]);
         Directory.CreateDirectory(DataDirectory);
@@ -82,6 +85,7 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
     private PangolinFactory(PangolinFactory previous)
     {
         Kind = previous.Kind;
+        _configure = previous._configure;
         UsesKestrel = previous.UsesKestrel;
         ExternalPort = previous.ExternalPort;
         DataDirectory = previous.DataDirectory;
@@ -126,6 +130,7 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             services.AddSingleton<IStartupFilter, ListenerPortFilter>();
             services.AddLogging(l => l.AddProvider(new CaptureLoggerProvider(Logs)));
         });
+        _configure?.Invoke(builder);
     }
 
     /// <summary>A dashboard client: cookies kept, the CSRF header sent.</summary>

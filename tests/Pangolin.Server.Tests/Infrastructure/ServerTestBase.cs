@@ -18,10 +18,15 @@ public abstract class ServerTestBase(DatabaseKind kind, PostgresServer postgres)
     /// <summary>Settings that a test class wants on top of the defaults.</summary>
     protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
+    /// <summary>More host configuration (listeners, services) that a test class wants, applied at every (re)start.</summary>
+    protected virtual void ConfigureServer(Microsoft.AspNetCore.Hosting.IWebHostBuilder builder)
+    {
+    }
+
     public virtual async ValueTask InitializeAsync()
     {
         var connection = kind == DatabaseKind.Postgres ? await postgres.CreateDatabaseAsync() : null;
-        _factory = new PangolinFactory(kind, connection, Settings, Kestrel);
+        _factory = new PangolinFactory(kind, connection, Settings, Kestrel, ConfigureServer);
         // Start: migrations and seeding run here.
         if (Kestrel)
         {
