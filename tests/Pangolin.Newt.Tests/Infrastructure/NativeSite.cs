@@ -39,8 +39,11 @@ internal sealed class NativeSite : IAsyncDisposable
 
     public TunnelSession Session { get; }
 
-    /// <summary>Starts the node and newt's native tunnel; <paramref name="beforeStart"/> runs in the fresh namespace first.</summary>
-    public static async Task<NativeSite> StartAsync(Action<NetworkNamespace>? beforeStart = null)
+    /// <summary>
+    /// Starts the node and newt's native tunnel; <paramref name="beforeStart"/> runs in the fresh namespace first, and
+    /// <paramref name="tunnelIp"/> is the connect message's (the server sends it bare).
+    /// </summary>
+    public static async Task<NativeSite> StartAsync(Action<NetworkNamespace>? beforeStart = null, string? tunnelIp = null)
     {
         var ns = NetworkNamespace.Create();
         ExitNodeRuntime? node = null;
@@ -58,7 +61,7 @@ internal sealed class NativeSite : IAsyncDisposable
                 Endpoint = $"127.0.0.1:{node.ListenPort}",
                 PublicKey = node.PublicKey.ToBase64(),
                 ServerIp = ServerAddress.ToString(),
-                TunnelIp = TunnelAddress.ToString(),
+                TunnelIp = tunnelIp ?? TunnelAddress.ToString(),
             };
             var options = new NewtOptions
             {

@@ -38,6 +38,17 @@ public sealed class NativeTunnelTests
     }
 
     [Fact]
+    public async Task A_tunnel_IP_sent_with_a_prefix_keeps_it()
+    {
+        await using var site = await NativeSite.StartAsync(tunnelIp: "100.89.137.4/30");
+
+        var addresses = site.Namespace.Ip("-o", "addr", "show", "dev", NativeSite.InterfaceName);
+
+        Assert.Contains($"inet {NativeSite.TunnelAddress}/30 ", addresses, StringComparison.Ordinal);
+        await site.PingUntilAnsweredAsync();
+    }
+
+    [Fact]
     public async Task TCP_from_the_exit_node_crosses_the_relay_intact_with_each_end_of_stream_passed_on()
     {
         await using var site = await NativeSite.StartAsync();
