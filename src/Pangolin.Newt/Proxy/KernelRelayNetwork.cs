@@ -62,13 +62,21 @@ internal sealed class KernelRelayNetwork(string? networkNamespace = null) : IRel
         public async ValueTask<Stream> AcceptAsync()
         {
             Socket accepted;
-            try
+            while (true)
             {
-                accepted = await socket.AcceptAsync();
-            }
-            catch (SocketException e) when (IsClosed(e))
-            {
-                throw new ObjectDisposedException(nameof(Listener), e);
+                try
+                {
+                    accepted = await socket.AcceptAsync();
+                    break;
+                }
+                catch (SocketException e) when (IsClosed(e))
+                {
+                    throw new ObjectDisposedException(nameof(Listener), e);
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
+                {
+                    // The client gave up before its connection was taken (ECONNABORTED): take the next one.
+                }
             }
             accepted.NoDelay = true;
             return new NetworkStream(accepted, ownsSocket: true);

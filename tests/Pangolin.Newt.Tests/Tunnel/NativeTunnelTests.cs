@@ -159,6 +159,26 @@ public sealed class NativeTunnelTests
     }
 
     [Fact]
+    public async Task A_replaced_UDP_target_gets_the_next_datagram_on_the_same_port()
+    {
+        await using var site = await NativeSite.StartAsync();
+        using var first = new UdpEcho();
+        using var second = new UdpEcho();
+        site.Session.Proxies.Add(new ProxyTarget(ProxyProtocol.Udp, InternalPort, "127.0.0.1", first.Port));
+        await site.PingUntilAnsweredAsync();
+        var relay = new IPEndPoint(NativeSite.TunnelAddress, InternalPort);
+        using var client = site.Node.Stack.BindUdp(new IPEndPoint(NativeSite.ServerAddress, 0));
+        await RoundTripAsync(client, relay, "to the first"u8.ToArray());
+
+        site.Session.Proxies.Add(new ProxyTarget(ProxyProtocol.Udp, InternalPort, "127.0.0.1", second.Port));
+        var (_, answer) = await RoundTripAsync(client, relay, "to the second"u8.ToArray());
+
+        Assert.Equal("to the second"u8.ToArray(), answer);
+        Assert.Equal(1, first.Received);
+        Assert.Equal(1, second.Received);
+    }
+
+    [Fact]
     public async Task Teardown_removes_the_interface()
     {
         await using var site = await NativeSite.StartAsync();
@@ -217,6 +237,7 @@ public sealed class NativeTunnelTests
     private sealed class UdpEcho : IDisposable
     {
         private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        private int _received;
 
         public UdpEcho()
         {
@@ -226,6 +247,8 @@ public sealed class NativeTunnelTests
         }
 
         public int Port { get; }
+
+        public int Received => Volatile.Read(ref _received);
 
         public void Dispose() => _socket.Dispose();
 
@@ -243,6 +266,7 @@ public sealed class NativeTunnelTests
                 {
                     return;
                 }
+                Interlocked.Increment(ref _received);
                 var sender = (IPEndPoint)received.RemoteEndPoint;
                 BitConverter.TryWriteBytes(buffer, (ushort)sender.Port);
                 await _socket.SendToAsync(buffer.AsMemory(0, received.ReceivedBytes + 2), sender);
