@@ -302,9 +302,9 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         TunnelSession tunnel;
         try
         {
-            tunnel = await TunnelSession.StartAsync(_privateKey, data, _options, _loggers, _time, _bind, stop);
+            tunnel = await TunnelSession.StartAsync(_privateKey, data, _options, _loggers, _time, _bind, networkNamespace: null, stop);
         }
-        catch (Exception e) when (e is FormatException or System.Net.Sockets.SocketException or ConfigurationException)
+        catch (Exception e) when (e is FormatException or System.Net.Sockets.SocketException or ConfigurationException or IOException)
         {
             LogTunnelFailed(_logger, e.Message);
             StartPingRequestCycle();

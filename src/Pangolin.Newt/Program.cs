@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Pangolin.Newt;
+using Pangolin.Newt.Tunnel;
 
 // newt --id <id> --secret <secret> --endpoint https://pangolin.example.com: flags, then environment variables, then
 // defaults (CommandLine). --print-config shows the merged settings. SIGINT/SIGTERM stop it gracefully (exit 0).
@@ -12,10 +13,9 @@ return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Consol
     {
         NewtLog.IgnoredSetting(logger, warning);
     }
-    // Accepted by the parser for upstream compatibility, but not built yet: say so rather than pretend.
-    if (options.Native)
+    if (options.Native && NativeTunnel.Unavailable() is { } problem)
     {
-        await Console.Error.WriteLineAsync("newt: --native (a kernel TUN device) is not available in this version; run without it: the userspace tunnel needs no root");
+        await Console.Error.WriteLineAsync($"newt: {problem}");
         return 2;
     }
     if (options.Metrics)

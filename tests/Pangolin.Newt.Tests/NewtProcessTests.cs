@@ -5,9 +5,13 @@ namespace Pangolin.Newt.Tests;
 /// <summary>The built newt executable (the apphost copied beside the tests), run as a user would.</summary>
 public sealed class NewtProcessTests
 {
-    private static async Task<(int ExitCode, string Output, string Error)> RunNewtAsync(params string[] args)
+    private static string NewtPath => Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "newt.exe" : "newt");
+
+    private static Task<(int ExitCode, string Output, string Error)> RunNewtAsync(params string[] args) => RunAsync(NewtPath, args);
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] args)
     {
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "newt.exe" : "newt"))
+        var start = new ProcessStartInfo(program)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -60,11 +64,15 @@ public sealed class NewtProcessTests
     }
 
     [Fact]
-    public async Task Native_mode_is_refused_in_one_line_rather_than_silently_ignored()
+    public async Task Native_mode_as_a_user_without_CAP_NET_ADMIN_gets_one_line_and_exit_2_before_connecting()
     {
-        var (exitCode, _, error) = await RunNewtAsync("--id", "abcdefgh", "--secret", new string('s', 48), "--endpoint", "http://127.0.0.1:9", "--native");
+        // The endpoint is a closed port: had newt tried to connect, it would retry rather than exit 2.
+        var (exitCode, output, error) = await RunAsync("setpriv",
+            "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+            NewtPath, "--id", "abcdefgh", "--secret", new string('s', 48), "--endpoint", "http://127.0.0.1:9", "--native");
 
         Assert.Equal(2, exitCode);
-        Assert.Equal("newt: --native (a kernel TUN device) is not available in this version; run without it: the userspace tunnel needs no root\n", error);
+        Assert.Equal("", output);
+        Assert.Equal("newt: --native needs root or CAP_NET_ADMIN; run without --native for the userspace tunnel\n", error);
     }
 }

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Pangolin.Tunnel;
+using Pangolin.Tunnel.Native;
 using Pangolin.WireGuard.Configuration;
 using Pangolin.WireGuard.Device;
 using Pangolin.WireGuard.Net;
@@ -18,7 +18,6 @@ namespace Pangolin.Gerbil.Nodes;
 /// </summary>
 internal sealed class TunExitNode : IExitNode
 {
-    private static readonly TimeSpan IpTimeout = TimeSpan.FromSeconds(10);
     private readonly WireGuardDevice _device;
     private readonly UapiServer _uapi;
     private readonly SitePeers _peers;
@@ -56,8 +55,8 @@ internal sealed class TunExitNode : IExitNode
             device.Configure(new DeviceUpdate { PrivateKey = privateKey, ListenPort = listenPort });
             uapi = UapiServer.Start(tun.Name, device, logger: loggerFactory.CreateLogger("uapi"));
             device.Start();
-            await IpAsync("addr", "add", address.ToString(), "dev", tun.Name);
-            await IpAsync("link", "set", "dev", tun.Name, "up");
+            await IpCommand.RunAsync("addr", "add", address.ToString(), "dev", tun.Name);
+            await IpCommand.RunAsync("link", "set", "dev", tun.Name, "up");
             return new TunExitNode(device, uapi, tun.Name, privateKey.PublicKey(), address, loggerFactory.CreateLogger<TunExitNode>());
         }
         catch
@@ -84,44 +83,5 @@ internal sealed class TunExitNode : IExitNode
     {
         await _uapi.DisposeAsync();
         await _device.DisposeAsync();
-    }
-
-    /// <summary>Runs iproute2's `ip`, in gerbil's network namespace; a failure carries ip's own message.</summary>
-    private static async Task IpAsync(params string[] arguments)
-    {
-        var start = new ProcessStartInfo("ip") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-        Process process;
-        try
-        {
-            process = Process.Start(start) ?? throw new IOException("ip did not start");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new IOException($"cannot run ip (iproute2 is needed in tun mode): {e.Message}", e);
-        }
-        using (process)
-        {
-            var error = process.StandardError.ReadToEndAsync();
-            var output = process.StandardOutput.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(IpTimeout);
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill();
-                throw new IOException($"ip {string.Join(' ', arguments)} did not finish within {IpTimeout.TotalSeconds:0} s");
-            }
-            await output;
-            if (process.ExitCode != 0)
-            {
-                throw new IOException($"ip {string.Join(' ', arguments)} failed: {(await error).Trim()}");
-            }
-        }
     }
 }

@@ -6,7 +6,8 @@ using Pangolin.Protocol;
 namespace Pangolin.Newt.Proxy;
 
 /// <summary>
-/// The site's relays, one per (protocol, internal port), listening on the tunnel IP inside the netstack: what
+/// The site's relays, one per (protocol, internal port), listening on the tunnel IP (inside the netstack, or on
+/// kernel sockets with <c>--native</c>): what
 /// <c>newt/tcp/add</c>, <c>newt/udp/add</c>, their removes and <c>newt/sync</c> change (sites.md §1.6).
 /// </summary>
 /// <remarks>
@@ -16,7 +17,7 @@ namespace Pangolin.Newt.Proxy;
 /// </remarks>
 internal sealed class ProxyManager : IAsyncDisposable
 {
-    private readonly NetworkStack _stack;
+    private readonly IRelayNetwork _network;
     private readonly IPAddress _tunnelAddress;
     private readonly ProxyOptions _options;
     private readonly ILogger _logger;
@@ -26,10 +27,15 @@ internal sealed class ProxyManager : IAsyncDisposable
     private bool _disposed;
 
     public ProxyManager(NetworkStack stack, IPAddress tunnelAddress, ProxyOptions? options = null)
+        : this(new NetstackRelayNetwork(stack ?? throw new ArgumentNullException(nameof(stack))), tunnelAddress, options)
     {
-        ArgumentNullException.ThrowIfNull(stack);
+    }
+
+    public ProxyManager(IRelayNetwork network, IPAddress tunnelAddress, ProxyOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(tunnelAddress);
-        _stack = stack;
+        _network = network;
         _tunnelAddress = tunnelAddress;
         _options = options ?? new ProxyOptions();
         _logger = _options.LoggerFactory.CreateLogger<ProxyManager>();
@@ -80,13 +86,13 @@ internal sealed class ProxyManager : IAsyncDisposable
             if (target.Protocol == ProxyProtocol.Tcp)
             {
                 // A deep backlog: a burst of connections from the server must not find the accept queue full.
-                var proxy = new TcpProxy(_stack.ListenTcp(local, backlog: 1024), host, port, Counters, _options);
+                var proxy = new TcpProxy(_network.ListenTcp(local, backlog: 1024), host, port, Counters, _options);
                 proxy.Start();
                 entry = new Entry(target, proxy, null);
             }
             else
             {
-                var proxy = new UdpProxy(_stack.BindUdp(local), host, port, Counters, _options);
+                var proxy = new UdpProxy(_network.BindUdp(local), host, port, Counters, _options);
                 proxy.Start();
                 entry = new Entry(target, null, proxy);
             }

@@ -2,13 +2,11 @@ using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
-using Pangolin.Netstack.Tcp;
-using TcpListener = Pangolin.Netstack.Tcp.TcpListener;
 
 namespace Pangolin.Newt.Proxy;
 
 /// <summary>
-/// Relays the connections a netstack listener accepts to one target on the host's network: connect an OS socket,
+/// Relays the connections a tunnel listener (netstack or kernel, <see cref="IRelayNetwork"/>) accepts to one target on the host's network: connect an OS socket,
 /// copy both ways, pass each side's end of stream on as a half-close, and an error on as a reset. Removing the
 /// target stops the listener; relays already running go on until they end (as upstream newt's do).
 /// </summary>
@@ -17,19 +15,19 @@ internal sealed class TcpProxy : IAsyncDisposable
     /// <summary>Per read; rented only while data is waiting, so an idle relay holds no buffer.</summary>
     internal const int BufferSize = 64 * 1024;
 
-    private readonly TcpListener _listener;
+    private readonly IRelayListener _listener;
     private readonly ProxyCounters _counters;
     private readonly ProxyOptions _options;
     private readonly ILogger _logger;
     private readonly int _internalPort;
     private readonly CancellationTokenSource _abort = new();
-    private readonly HashSet<TcpStream> _relays = [];
+    private readonly HashSet<Stream> _relays = [];
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _lock = new();
     private Task _acceptLoop = Task.CompletedTask;
     private bool _stopped;
 
-    public TcpProxy(TcpListener listener, string host, int port, ProxyCounters counters, ProxyOptions options)
+    public TcpProxy(IRelayListener listener, string host, int port, ProxyCounters counters, ProxyOptions options)
     {
         ArgumentNullException.ThrowIfNull(listener);
         ArgumentException.ThrowIfNullOrEmpty(host);
@@ -109,10 +107,10 @@ internal sealed class TcpProxy : IAsyncDisposable
     {
         while (true)
         {
-            TcpStream tunnel;
+            Stream tunnel;
             try
             {
-                tunnel = (TcpStream)await _listener.AcceptAsync();
+                tunnel = await _listener.AcceptAsync();
             }
             catch (ObjectDisposedException)
             {
@@ -127,7 +125,7 @@ internal sealed class TcpProxy : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync(TcpStream tunnel)
+    private async Task RunAsync(Stream tunnel)
     {
         // Off the accept loop: the connect may take up to the timeout.
         await Task.Yield();
@@ -154,7 +152,7 @@ internal sealed class TcpProxy : IAsyncDisposable
         }
     }
 
-    private async Task<Socket?> ConnectAsync(TcpStream tunnel, CancellationToken stop)
+    private async Task<Socket?> ConnectAsync(Stream tunnel, CancellationToken stop)
     {
         // Dual-mode: IPv4 and IPv6 targets, and every address a name resolves to in turn.
         var target = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -177,20 +175,19 @@ internal sealed class TcpProxy : IAsyncDisposable
             };
             TcpProxyLog.ConnectFailed(_logger, _internalPort, Host, Port, reason);
             // A reset, not a FIN: the client learns at once that nothing is behind this connection.
-            tunnel.Abort();
+            RelayConnection.Abort(tunnel);
             return null;
         }
     }
 
-    private async Task RelayAsync(TcpStream tunnel, Socket target, CancellationTokenSource stop)
+    private async Task RelayAsync(Stream tunnel, Socket target, CancellationTokenSource stop)
     {
-        tunnel.NoDelay = true;
         var failed = false;
         using var targetStream = new NetworkStream(target, ownsSocket: true);
         try
         {
             var upstream = CopyAsync(tunnel, targetStream, _counters.TcpIn, () => target.Shutdown(SocketShutdown.Send), stop);
-            var downstream = CopyAsync(targetStream, tunnel, _counters.TcpOut, tunnel.ShutdownSend, stop);
+            var downstream = CopyAsync(targetStream, tunnel, _counters.TcpOut, () => RelayConnection.ShutdownSend(tunnel), stop);
             var upstreamEnded = await upstream;
             var downstreamEnded = await downstream;
             failed = !upstreamEnded || !downstreamEnded;
@@ -200,8 +197,8 @@ internal sealed class TcpProxy : IAsyncDisposable
             if (failed || stop.IsCancellationRequested)
             {
                 // Pass the error on as an error: a reset each way, not a clean end of stream.
-                target.LingerState = new LingerOption(true, 0);
-                tunnel.Abort();
+                RelayConnection.Reset(target);
+                RelayConnection.Abort(tunnel);
             }
             await tunnel.DisposeAsync();
         }

@@ -8,7 +8,7 @@ using UdpReceiveResult = Pangolin.Netstack.Udp.UdpReceiveResult;
 namespace Pangolin.Newt.Proxy;
 
 /// <summary>
-/// Relays UDP between a netstack socket and one target on the host's network. Each client address and port gets a
+/// Relays UDP between a tunnel socket (netstack or kernel, <see cref="IRelayNetwork"/>) and one target on the host's network. Each client address and port gets a
 /// session with its own OS socket connected to the target, so replies find their way back to the right client. A
 /// session closes after the idle timeout without a datagram either way; when the session limit is reached the
 /// longest-idle session makes room for a new client.
@@ -18,7 +18,7 @@ internal sealed class UdpProxy : IAsyncDisposable
     /// <summary>Largest datagram taken in either direction (a UDP payload is at most 65,507 bytes over IPv4, 65,527 over IPv6).</summary>
     internal const int MaxDatagram = 65_535;
 
-    private readonly UdpSocket _socket;
+    private readonly IRelayDatagramSocket _socket;
     private readonly ProxyCounters _counters;
     private readonly ProxyOptions _options;
     private readonly ILogger _logger;
@@ -30,6 +30,11 @@ internal sealed class UdpProxy : IAsyncDisposable
     private bool _disposed;
 
     public UdpProxy(UdpSocket socket, string host, int port, ProxyCounters counters, ProxyOptions options)
+        : this(new NetstackRelayNetwork.DatagramSocket(socket), host, port, counters, options)
+    {
+    }
+
+    public UdpProxy(IRelayDatagramSocket socket, string host, int port, ProxyCounters counters, ProxyOptions options)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentException.ThrowIfNullOrEmpty(host);

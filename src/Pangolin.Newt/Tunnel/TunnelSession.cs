@@ -1,3 +1,5 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
@@ -10,21 +12,22 @@ using Pangolin.WireGuard.Net;
 namespace Pangolin.Newt.Tunnel;
 
 /// <summary>
-/// The tunnel that <c>newt/wg/connect</c> describes: a userspace WireGuard device and TCP/IP stack at the site's
-/// tunnel IP, dialling the exit node (persistent keepalive 5 s, only the node's address routed in), the relays
-/// listening on that stack, and a liveness check that pings the node through the tunnel.
+/// The tunnel that <c>newt/wg/connect</c> describes: a WireGuard device at the site's tunnel IP, on a userspace
+/// TCP/IP stack or (<c>--native</c>) a kernel TUN, dialling the exit node (persistent keepalive 5 s, only the node's
+/// address routed in), the relays listening on the tunnel IP, and a liveness check that pings the node through the
+/// tunnel.
 /// </summary>
 internal sealed partial class TunnelSession : IAsyncDisposable
 {
     /// <summary>Consecutive failed liveness pings after which the tunnel counts as lost (upstream: 4).</summary>
     public const int FailuresBeforeLost = 4;
 
-    private readonly UserspaceTunnel _tunnel;
+    private readonly ISiteTunnel _tunnel;
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _logger;
     private Task? _liveness;
 
-    private TunnelSession(UserspaceTunnel tunnel, ProxyManager proxies, IPAddress tunnelIp, IPAddress serverIp, ILogger logger)
+    private TunnelSession(ISiteTunnel tunnel, ProxyManager proxies, IPAddress tunnelIp, IPAddress serverIp, ILogger logger)
     {
         _tunnel = tunnel;
         Proxies = proxies;
@@ -39,37 +42,67 @@ internal sealed partial class TunnelSession : IAsyncDisposable
 
     public IPAddress ServerIp { get; }
 
+    /// <remarks>
+    /// With <c>--native</c>, <c>networkNamespace</c> is the `ip netns` name the interface, its routes, listeners and
+    /// pings live in; null (always, outside tests): newt's own.
+    /// </remarks>
+    /// <exception cref="FormatException">The connect message has a bad address or endpoint.</exception>
+    /// <exception cref="IOException">With <c>--native</c>: the TUN or `ip` failed.</exception>
     public static async Task<TunnelSession> StartAsync(
-        WgKey privateKey, WgConnectData connect, NewtOptions options, ILoggerFactory loggers, TimeProvider time, Func<int, IUdpTransport>? bind, CancellationToken ct)
+        WgKey privateKey, WgConnectData connect, NewtOptions options, ILoggerFactory loggers, TimeProvider time, Func<int, IUdpTransport>? bind,
+        string? networkNamespace, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(connect);
         ArgumentNullException.ThrowIfNull(options);
-        if (!IPAddress.TryParse(connect.TunnelIp, out var tunnelIp) || !IPAddress.TryParse(connect.ServerIp, out var serverIp))
+        if (!TryParseTunnelAddress(connect.TunnelIp, out var tunnelIp, out var prefixLength) || !IPAddress.TryParse(connect.ServerIp, out var serverIp))
         {
             throw new FormatException($"newt/wg/connect has a bad tunnelIP or serverIP ({connect.TunnelIp}, {connect.ServerIp})");
         }
         var endpoint = await ResolveAsync(connect.Endpoint, ct);
-        var tunnel = new UserspaceTunnel(new UserspaceTunnelOptions
+        // Only the node's address (and the remote subnets) go into the tunnel.
+        var routed = new List<IPNetwork> { new(serverIp, serverIp.AddressFamily == AddressFamily.InterNetwork ? 32 : 128) };
+        foreach (var subnet in connect.RemoteExitNodeSubnets)
         {
-            PrivateKey = privateKey,
-            InterfaceName = options.InterfaceName,
-            Mtu = options.Mtu,
-            Addresses = [tunnelIp],
-            Bind = bind ?? (port => LinuxUdpTransport.Bind(port)),
-            Time = time,
-            LoggerFactory = loggers,
-        });
+            if (IPNetwork.TryParse(subnet, out var network))
+            {
+                routed.Add(network);
+            }
+        }
+        var udp = bind ?? (port => LinuxUdpTransport.Bind(port));
+        ISiteTunnel tunnel;
+        if (options.Native)
+        {
+            tunnel = await NativeTunnel.StartAsync(options.InterfaceName, options.Mtu, privateKey, tunnelIp, prefixLength, routed, udp, networkNamespace, time, loggers);
+        }
+        else
+        {
+            var userspace = new UserspaceTunnel(new UserspaceTunnelOptions
+            {
+                PrivateKey = privateKey,
+                InterfaceName = options.InterfaceName,
+                Mtu = options.Mtu,
+                Addresses = [tunnelIp],
+                Bind = udp,
+                Time = time,
+                LoggerFactory = loggers,
+            });
+            tunnel = new UserspaceSiteTunnel(userspace);
+            try
+            {
+                userspace.Start();
+            }
+            catch
+            {
+                await tunnel.DisposeAsync();
+                throw;
+            }
+        }
         try
         {
-            tunnel.Start();
             var peer = new PeerUpdate(WgKey.FromBase64(connect.PublicKey)) { Endpoint = endpoint, PersistentKeepaliveInterval = 5, ReplaceAllowedIps = true };
-            peer.AllowedIps.Add(new IPNetwork(serverIp, serverIp.AddressFamily == AddressFamily.InterNetwork ? 32 : 128));
-            foreach (var subnet in connect.RemoteExitNodeSubnets)
+            foreach (var network in routed)
             {
-                if (IPNetwork.TryParse(subnet, out var network))
-                {
-                    peer.AllowedIps.Add(network);
-                }
+                peer.AllowedIps.Add(network);
             }
             var update = new DeviceUpdate();
             update.Peers.Add(peer);
@@ -80,8 +113,24 @@ internal sealed partial class TunnelSession : IAsyncDisposable
             await tunnel.DisposeAsync();
             throw;
         }
-        var proxies = new ProxyManager(tunnel.Stack, tunnelIp, ProxyOptions.From(options, loggers, time));
+        var proxies = new ProxyManager(tunnel.Relays, tunnelIp, ProxyOptions.From(options, loggers, time));
         return new TunnelSession(tunnel, proxies, tunnelIp, serverIp, loggers.CreateLogger<TunnelSession>());
+    }
+
+    /// <summary>The server sends the tunnel IP bare (a host address); one with a prefix keeps it.</summary>
+    private static bool TryParseTunnelAddress(string text, [NotNullWhen(true)] out IPAddress? address, out int prefixLength)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        var host = slash < 0 ? text.AsSpan() : text.AsSpan(0, slash);
+        prefixLength = 0;
+        if (!IPAddress.TryParse(host, out address))
+        {
+            return false;
+        }
+        var maximum = address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128;
+        prefixLength = maximum;
+        return slash < 0
+            || (int.TryParse(text.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out prefixLength) && prefixLength <= maximum);
     }
 
     /// <summary>Pings the node up to <paramref name="attempts"/> times; true at the first answer (the tunnel works).</summary>
@@ -89,7 +138,7 @@ internal sealed partial class TunnelSession : IAsyncDisposable
     {
         for (var i = 0; i < attempts; i++)
         {
-            if (await _tunnel.Stack.PingAsync(ServerIp, 56, timeout, ct) is not null)
+            if (await _tunnel.PingAsync(ServerIp, timeout, ct))
             {
                 return true;
             }
@@ -109,8 +158,7 @@ internal sealed partial class TunnelSession : IAsyncDisposable
                 while (!ct.IsCancellationRequested)
                 {
                     await Task.Delay(interval, time, ct);
-                    var rtt = await _tunnel.Stack.PingAsync(ServerIp, 56, timeout, ct);
-                    failures = rtt is null ? failures + 1 : 0;
+                    failures = await _tunnel.PingAsync(ServerIp, timeout, ct) ? 0 : failures + 1;
                     if (failures > 0)
                     {
                         LogPingMissed(_logger, ServerIp, failures);
@@ -131,7 +179,7 @@ internal sealed partial class TunnelSession : IAsyncDisposable
     private static async Task<IPEndPoint> ResolveAsync(string hostPort, CancellationToken ct)
     {
         var colon = hostPort.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(hostPort.AsSpan(colon + 1), System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        if (colon <= 0 || !int.TryParse(hostPort.AsSpan(colon + 1), CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
         {
             throw new FormatException($"newt/wg/connect has a bad endpoint '{hostPort}' (expected host:port)");
         }

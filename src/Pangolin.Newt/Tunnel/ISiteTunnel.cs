@@ -1,0 +1,32 @@
+using System.Net;
+using Pangolin.Newt.Proxy;
+using Pangolin.Tunnel;
+using Pangolin.WireGuard.Configuration;
+
+namespace Pangolin.Newt.Tunnel;
+
+/// <summary>What a <see cref="TunnelSession"/> runs on: the userspace tunnel (default) or a kernel TUN (<c>--native</c>).</summary>
+internal interface ISiteTunnel : IAsyncDisposable
+{
+    /// <summary>Where the relays listen on the tunnel IP.</summary>
+    IRelayNetwork Relays { get; }
+
+    /// <exception cref="ConfigurationException">The device refuses the update.</exception>
+    void Configure(DeviceUpdate update);
+
+    /// <summary>One ICMP echo to the exit node through the tunnel; true when it is answered in time.</summary>
+    Task<bool> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct);
+}
+
+/// <summary>The userspace WireGuard device and netstack: no root, no interface.</summary>
+internal sealed class UserspaceSiteTunnel(UserspaceTunnel tunnel) : ISiteTunnel
+{
+    public IRelayNetwork Relays { get; } = new NetstackRelayNetwork(tunnel.Stack);
+
+    public void Configure(DeviceUpdate update) => tunnel.Configure(update);
+
+    public async Task<bool> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct) =>
+        await tunnel.Stack.PingAsync(server, 56, timeout, ct) is not null;
+
+    public ValueTask DisposeAsync() => tunnel.DisposeAsync();
+}
