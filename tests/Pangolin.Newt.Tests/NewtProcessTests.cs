@@ -5,7 +5,7 @@ namespace Pangolin.Newt.Tests;
 /// <summary>The built newt executable (the apphost copied beside the tests), run as a user would.</summary>
 public sealed class NewtProcessTests
 {
-    private static async Task<(int ExitCode, string Output, string Error)> RunNewtAsync(params string[] args)
+    internal static async Task<(int ExitCode, string Output, string Error)> RunNewtAsync(params string[] args)
     {
         var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "newt.exe" : "newt"))
         {

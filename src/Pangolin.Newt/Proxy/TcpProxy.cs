@@ -129,6 +129,7 @@ internal sealed class TcpProxy : IAsyncDisposable
 
     private async Task RunAsync(TcpStream tunnel)
     {
+        var opened = _options.Time.GetTimestamp();
         // Off the accept loop: the connect may take up to the timeout.
         await Task.Yield();
         try
@@ -142,7 +143,7 @@ internal sealed class TcpProxy : IAsyncDisposable
         }
         finally
         {
-            _counters.TcpClosed();
+            _counters.TcpClosed(_options.Time.GetElapsedTime(opened));
             lock (_lock)
             {
                 _relays.Remove(tunnel);

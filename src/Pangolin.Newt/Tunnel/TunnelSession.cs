@@ -39,6 +39,9 @@ internal sealed partial class TunnelSession : IAsyncDisposable
 
     public IPAddress ServerIp { get; }
 
+    /// <summary>Each answered liveness ping's round trip (the metrics' tunnel latency).</summary>
+    public event Action<TimeSpan>? PingAnswered;
+
     public static async Task<TunnelSession> StartAsync(
         WgKey privateKey, WgConnectData connect, NewtOptions options, ILoggerFactory loggers, TimeProvider time, Func<int, IUdpTransport>? bind, CancellationToken ct)
     {
@@ -110,6 +113,10 @@ internal sealed partial class TunnelSession : IAsyncDisposable
                 {
                     await Task.Delay(interval, time, ct);
                     var rtt = await _tunnel.Stack.PingAsync(ServerIp, 56, timeout, ct);
+                    if (rtt is { } answered)
+                    {
+                        PingAnswered?.Invoke(answered);
+                    }
                     failures = rtt is null ? failures + 1 : 0;
                     if (failures > 0)
                     {
