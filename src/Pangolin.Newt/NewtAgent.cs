@@ -3,6 +3,7 @@ using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Pangolin.Newt.Control;
 using Pangolin.Newt.Health;
+using Pangolin.Newt.Metrics;
 using Pangolin.Newt.Proxy;
 using Pangolin.Newt.Tunnel;
 using Pangolin.Protocol;
@@ -40,6 +41,8 @@ internal sealed partial class NewtAgent : IAsyncDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly WgKey _privateKey = WgKey.GeneratePrivate();
     private readonly HealthMonitor _health;
+    private readonly NewtMetrics _metrics;
+    private readonly bool _ownsMetrics;
     private ControlClient? _client;
     private TunnelSession? _tunnel;
     private CancellationTokenSource? _cycle;
@@ -48,7 +51,8 @@ internal sealed partial class NewtAgent : IAsyncDisposable
     private long _configVersion;
     private bool _replaced;
 
-    public NewtAgent(NewtOptions options, ILoggerFactory loggers, TimeProvider? time = null, Func<int, IUdpTransport>? bind = null)
+    public NewtAgent(
+        NewtOptions options, ILoggerFactory loggers, TimeProvider? time = null, Func<int, IUdpTransport>? bind = null, NewtMetrics? metrics = null)
     {
         _options = options;
         _loggers = loggers;
@@ -57,6 +61,8 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         _bind = bind;
         _http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         _health = new HealthMonitor(options.EnforceHealthCheckCert, _time, loggers.CreateLogger<HealthMonitor>(), ReportHealth);
+        _ownsMetrics = metrics is null;
+        _metrics = metrics ?? new NewtMetrics(options.Id, CommandLine.Version, _time);
     }
 
     /// <summary>True while a tunnel is up (tests and the health file).</summary>
@@ -71,18 +77,44 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         var backoff = new Backoff(Random.Shared);
         var tokens = new TokenClient(_http, _options);
         var first = true;
+        string? retryReason = null;
         while (!stop.IsCancellationRequested)
         {
             ControlClient? client = null;
+            if (retryReason is not null)
+            {
+                _metrics.WebSocketReconnect(retryReason);
+            }
+            var stage = "token";
             try
             {
                 var token = await tokens.GetTokenAsync(stop);
-                client = new ControlClient();
-                await client.ConnectAsync(_options.Endpoint, token, TimeSpan.FromSeconds(30), stop);
+                stage = "websocket";
+                client = new ControlClient(_metrics);
+                var dialling = _time.GetTimestamp();
+                try
+                {
+                    await client.ConnectAsync(_options.Endpoint, token, TimeSpan.FromSeconds(30), stop);
+                }
+                finally
+                {
+                    _metrics.WebSocketConnectLatency(_time.GetElapsedTime(dialling), client.Connected);
+                }
+                _metrics.ConnectionAttempt(NewtMetrics.WebSocket, success: true);
                 first = false;
                 LogConnected(_logger, _options.Endpoint.Host);
                 var since = _time.GetUtcNow();
-                var status = await RunSessionAsync(client, stop);
+                WebSocketCloseStatus? status = null;
+                _metrics.WebSocketOpened();
+                try
+                {
+                    status = await RunSessionAsync(client, stop);
+                }
+                finally
+                {
+                    retryReason = stop.IsCancellationRequested ? "shutdown" : _replaced ? "replaced" : status is null ? "connection_lost" : "server_closed";
+                    _metrics.WebSocketClosed(retryReason, clean: status is not null);
+                }
                 if (_replaced)
                 {
                     await Console.Error.WriteLineAsync($"newt: another newt connected with id {_options.Id}; this one stops");
@@ -100,6 +132,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             }
             catch (CredentialsRefusedException e)
             {
+                ConnectFailed("auth", out retryReason);
                 if (first)
                 {
                     await Console.Error.WriteLineAsync($"newt: {e.Message}");
@@ -109,6 +142,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             }
             catch (EndpointException e)
             {
+                ConnectFailed(stage, out retryReason);
                 LogRetrying(_logger, e.Message);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -140,6 +174,13 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             }
         }
         return ExitOk;
+    }
+
+    private void ConnectFailed(string errorType, out string retryReason)
+    {
+        _metrics.ConnectionAttempt(NewtMetrics.WebSocket, success: false);
+        _metrics.ConnectionError(NewtMetrics.WebSocket, errorType);
+        retryReason = errorType + "_failed";
     }
 
     private async Task<WebSocketCloseStatus?> RunSessionAsync(ControlClient client, CancellationToken stop)
@@ -224,8 +265,12 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             case MessageTypes.NewtHealthCheckStatusRequest:
                 ReportHealth(_health.Snapshot());
                 break;
+            case MessageTypes.Pong:
+                _metrics.Heartbeat();
+                break;
             case MessageTypes.NewtWgReconnect:
                 LogServerSays(_logger, "reconnect the tunnel");
+                _metrics.TunnelReconnect("server", "server_request");
                 await TearDownTunnelAsync();
                 StartPingRequestCycle();
                 break;
@@ -288,7 +333,11 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         {
             PublicKey = _privateKey.PublicKey().ToBase64(), PingResults = results, NewtVersion = CommandLine.Version, ChainId = chain, Agent = Agent,
         };
-        RunCycle(RegisterInterval, () => Send(MessageTypes.NewtWgRegister, register, ProtocolJsonContext.Default.RegisterData), onExhausted: StartPingRequestCycle);
+        RunCycle(RegisterInterval, () => Send(MessageTypes.NewtWgRegister, register, ProtocolJsonContext.Default.RegisterData), onExhausted: () =>
+        {
+            _metrics.SiteRegistration(success: false); // no wg/connect for any of the sends
+            StartPingRequestCycle();
+        });
     }
 
     private async Task OnConnectAsync(WgConnectData data, CancellationToken stop)
@@ -306,11 +355,18 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         }
         catch (Exception e) when (e is FormatException or System.Net.Sockets.SocketException or ConfigurationException or IOException)
         {
+            _metrics.SiteRegistration(success: false);
+            _metrics.ConnectionAttempt(NewtMetrics.WireGuard, success: false);
+            _metrics.ConnectionError(NewtMetrics.WireGuard, e is System.Net.Sockets.SocketException ? "socket" : "config");
             LogTunnelFailed(_logger, e.Message);
             StartPingRequestCycle();
             return;
         }
         _tunnel = tunnel;
+        _metrics.SiteRegistration(success: true);
+        _metrics.ConnectionAttempt(NewtMetrics.WireGuard, success: true);
+        _metrics.TunnelStarted(tunnel.Proxies.Counters);
+        tunnel.PingAnswered += _metrics.TunnelPing;
         foreach (var (protocol, targets) in new[] { (ProxyProtocol.Tcp, data.Targets.Tcp), (ProxyProtocol.Udp, data.Targets.Udp) })
         {
             foreach (var target in targets)
@@ -333,6 +389,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             return;
         }
         LogTunnelLost(_logger, TunnelSession.FailuresBeforeLost);
+        _metrics.TunnelReconnect("client", "ping_timeout");
         await TearDownTunnelAsync();
         if (_client is not null)
         {
@@ -348,11 +405,12 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         }
         var protocol = type is MessageTypes.NewtUdpAdd or MessageTypes.NewtUdpRemove ? ProxyProtocol.Udp : ProxyProtocol.Tcp;
         var add = type is MessageTypes.NewtTcpAdd or MessageTypes.NewtUdpAdd;
+        var applied = true;
         foreach (var target in data.Targets)
         {
             if (add)
             {
-                AddTarget(protocol, target);
+                applied &= AddTarget(protocol, target);
             }
             else if (ProxyTarget.TryParse(protocol, target, out var parsed, out var error))
             {
@@ -360,9 +418,11 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             }
             else
             {
+                applied = false;
                 LogBadTarget(_logger, target, error);
             }
         }
+        _metrics.ConfigReload(applied);
     }
 
     private void OnSync(SyncData data)
@@ -373,6 +433,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             return;
         }
         var desired = new List<ProxyTarget>();
+        var parsedAll = true;
         foreach (var (protocol, targets) in new[] { (ProxyProtocol.Tcp, data.ProxyTargets.Tcp), (ProxyProtocol.Udp, data.ProxyTargets.Udp) })
         {
             foreach (var target in targets)
@@ -383,27 +444,31 @@ internal sealed partial class NewtAgent : IAsyncDisposable
                 }
                 else
                 {
+                    parsedAll = false;
                     LogBadTarget(_logger, target, error);
                 }
             }
         }
         _tunnel.Proxies.Sync(desired);
+        _metrics.ConfigReload(parsedAll);
     }
 
-    private void AddTarget(ProxyProtocol protocol, string target)
+    private bool AddTarget(ProxyProtocol protocol, string target)
     {
         if (!ProxyTarget.TryParse(protocol, target, out var parsed, out var error))
         {
             LogBadTarget(_logger, target, error);
-            return;
+            return false;
         }
         try
         {
             _tunnel!.Proxies.Add(parsed);
+            return true;
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or InvalidOperationException or ArgumentException)
         {
             LogBadTarget(_logger, target, e.Message);
+            return false;
         }
     }
 
@@ -422,6 +487,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             _tunnel = null;
             WriteHealthFile(false);
             await tunnel.DisposeAsync();
+            _metrics.TunnelStopped(tunnel.Proxies.Counters);
         }
     }
 
@@ -520,6 +586,10 @@ internal sealed partial class NewtAgent : IAsyncDisposable
             await TearDownTunnelAsync();
         });
         await _health.DisposeAsync();
+        if (_ownsMetrics)
+        {
+            _metrics.Dispose();
+        }
         _http.Dispose();
         _gate.Dispose();
     }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Pangolin.Newt;
+using Pangolin.Newt.Metrics;
 using Pangolin.Newt.Tunnel;
 
 // newt --id <id> --secret <secret> --endpoint https://pangolin.example.com: flags, then environment variables, then
@@ -18,10 +19,22 @@ return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Consol
         await Console.Error.WriteLineAsync($"newt: {problem}");
         return 2;
     }
-    if (options.Metrics)
+    using var metrics = new NewtMetrics(options.Id, CommandLine.Version);
+    using var exporter = options.Metrics ? new PrometheusExporter(metrics.Meter) : null;
+    MetricsServer? metricsServer = null;
+    if (exporter is not null)
     {
-        NewtLog.IgnoredSetting(logger, "--metrics: Prometheus metrics are not served by this version; continuing without them");
+        try
+        {
+            metricsServer = MetricsServer.Start(options.MetricsAddress, exporter, logger);
+        }
+        catch (MetricsBindException e)
+        {
+            await Console.Error.WriteLineAsync($"newt: --metrics-address: {e.Message}");
+            return 2;
+        }
     }
+    await using var _ = metricsServer;
     if (options.TlsClientCert is not null)
     {
         NewtLog.IgnoredSetting(logger, "--tls-client-cert: client certificates are not supported by this version; connecting without one");
@@ -35,7 +48,7 @@ return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Consol
     }
     using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
     using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-    await using var agent = new NewtAgent(options, loggerFactory);
+    await using var agent = new NewtAgent(options, loggerFactory, metrics: metrics);
     return await agent.RunAsync(stop.Token);
 });
 

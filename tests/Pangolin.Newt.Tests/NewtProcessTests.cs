@@ -7,7 +7,7 @@ public sealed class NewtProcessTests
 {
     private static string NewtPath => Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "newt.exe" : "newt");
 
-    private static Task<(int ExitCode, string Output, string Error)> RunNewtAsync(params string[] args) => RunAsync(NewtPath, args);
+    internal static Task<(int ExitCode, string Output, string Error)> RunNewtAsync(params string[] args) => RunAsync(NewtPath, args);
 
     private static async Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] args)
     {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Threading.Channels;
+using Pangolin.Newt.Metrics;
 using Pangolin.Protocol;
 using Pangolin.Protocol.Messages;
 
@@ -11,12 +12,15 @@ namespace Pangolin.Newt.Control;
 /// is dropped, as upstream's newt does). Messages are read in order and handed to the caller; sends go through one
 /// writer so that they never overlap.
 /// </summary>
-internal sealed class ControlClient : IAsyncDisposable
+internal sealed class ControlClient(NewtMetrics? metrics = null) : IAsyncDisposable
 {
     private readonly ClientWebSocket _socket = new();
     private readonly Channel<byte[]> _outgoing = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(256) { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
     private Task? _writer;
+
+    /// <summary>True once <see cref="ConnectAsync"/> has opened the socket.</summary>
+    public bool Connected => _writer is not null;
 
     public static Uri WebSocketUri(Uri endpoint, string token)
     {
@@ -46,7 +50,16 @@ internal sealed class ControlClient : IAsyncDisposable
     }
 
     /// <summary>Queues a message; false when the connection is gone or hopelessly behind.</summary>
-    public bool TrySend(WsMessage message) => _outgoing.Writer.TryWrite(Frames.EncodeText(message));
+    public bool TrySend(WsMessage message)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (!_outgoing.Writer.TryWrite(Frames.EncodeText(message)))
+        {
+            return false;
+        }
+        metrics?.WebSocketMessage("out", message.Type);
+        return true;
+    }
 
     /// <summary>Reads messages until the server closes the socket or it breaks; returns the close status.</summary>
     public async Task<WebSocketCloseStatus?> ReadAllAsync(Func<WsMessage, Task> onMessage, Action<string> onBadMessage, CancellationToken ct)
@@ -86,9 +99,11 @@ internal sealed class ControlClient : IAsyncDisposable
                 }
                 catch (ProtocolException e)
                 {
+                    metrics?.WebSocketMessage("in", "unreadable");
                     onBadMessage(e.Message);
                     continue;
                 }
+                metrics?.WebSocketMessage("in", message.Type);
                 await onMessage(message);
             }
         }

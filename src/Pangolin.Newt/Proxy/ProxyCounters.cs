@@ -9,11 +9,13 @@ internal sealed class ProxyCounters
     private long _tcpActive;
     private long _tcpAccepted;
     private long _tcpFailed;
+    private long _tcpClosed;
     private long _tcpBytesIn;
     private long _tcpBytesOut;
     private long _udpActive;
     private long _udpSessions;
     private long _udpFailed;
+    private long _udpClosed;
     private long _udpExpired;
     private long _udpEvicted;
     private long _udpDropped;
@@ -29,6 +31,9 @@ internal sealed class ProxyCounters
     /// <summary>Accepted TCP connections dropped because the target could not be reached.</summary>
     public long TcpFailed => Interlocked.Read(ref _tcpFailed);
 
+    /// <summary>TCP connections that ended, relayed or not.</summary>
+    public long TcpConnectionsClosed => Interlocked.Read(ref _tcpClosed);
+
     public long TcpBytesIn => Interlocked.Read(ref _tcpBytesIn);
 
     public long TcpBytesOut => Interlocked.Read(ref _tcpBytesOut);
@@ -41,6 +46,9 @@ internal sealed class ProxyCounters
 
     /// <summary>UDP sessions that could not be opened (the target did not resolve, or no socket).</summary>
     public long UdpFailed => Interlocked.Read(ref _udpFailed);
+
+    /// <summary>UDP sessions closed, for any reason.</summary>
+    public long UdpSessionsClosed => Interlocked.Read(ref _udpClosed);
 
     /// <summary>UDP sessions closed after the idle timeout.</summary>
     public long UdpExpired => Interlocked.Read(ref _udpExpired);
@@ -55,13 +63,21 @@ internal sealed class ProxyCounters
 
     public long UdpBytesOut => Interlocked.Read(ref _udpBytesOut);
 
+    /// <summary>Called with each TCP connection's lifetime as it ends (the metrics' duration histogram).</summary>
+    public Action<TimeSpan>? TcpConnectionEnded { get; set; }
+
     internal void TcpOpened()
     {
         Interlocked.Increment(ref _tcpAccepted);
         Interlocked.Increment(ref _tcpActive);
     }
 
-    internal void TcpClosed() => Interlocked.Decrement(ref _tcpActive);
+    internal void TcpClosed(TimeSpan lifetime)
+    {
+        Interlocked.Decrement(ref _tcpActive);
+        Interlocked.Increment(ref _tcpClosed);
+        TcpConnectionEnded?.Invoke(lifetime);
+    }
 
     internal void TcpConnectFailed() => Interlocked.Increment(ref _tcpFailed);
 
@@ -75,7 +91,11 @@ internal sealed class ProxyCounters
         Interlocked.Increment(ref _udpActive);
     }
 
-    internal void UdpClosed() => Interlocked.Decrement(ref _udpActive);
+    internal void UdpClosed()
+    {
+        Interlocked.Decrement(ref _udpActive);
+        Interlocked.Increment(ref _udpClosed);
+    }
 
     internal void UdpOpenFailed() => Interlocked.Increment(ref _udpFailed);
 

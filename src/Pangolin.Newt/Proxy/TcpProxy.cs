@@ -127,6 +127,7 @@ internal sealed class TcpProxy : IAsyncDisposable
 
     private async Task RunAsync(Stream tunnel)
     {
+        var opened = _options.Time.GetTimestamp();
         // Off the accept loop: the connect may take up to the timeout.
         await Task.Yield();
         try
@@ -140,7 +141,7 @@ internal sealed class TcpProxy : IAsyncDisposable
         }
         finally
         {
-            _counters.TcpClosed();
+            _counters.TcpClosed(_options.Time.GetElapsedTime(opened));
             lock (_lock)
             {
                 _relays.Remove(tunnel);

@@ -14,8 +14,8 @@ internal interface ISiteTunnel : IAsyncDisposable
     /// <exception cref="ConfigurationException">The device refuses the update.</exception>
     void Configure(DeviceUpdate update);
 
-    /// <summary>One ICMP echo to the exit node through the tunnel; true when it is answered in time.</summary>
-    Task<bool> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct);
+    /// <summary>One ICMP echo to the exit node through the tunnel: its round trip, or null when not answered in time.</summary>
+    Task<TimeSpan?> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct);
 }
 
 /// <summary>The userspace WireGuard device and netstack: no root, no interface.</summary>
@@ -25,8 +25,8 @@ internal sealed class UserspaceSiteTunnel(UserspaceTunnel tunnel) : ISiteTunnel
 
     public void Configure(DeviceUpdate update) => tunnel.Configure(update);
 
-    public async Task<bool> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct) =>
-        await tunnel.Stack.PingAsync(server, 56, timeout, ct) is not null;
+    public Task<TimeSpan?> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct) =>
+        tunnel.Stack.PingAsync(server, 56, timeout, ct);
 
     public ValueTask DisposeAsync() => tunnel.DisposeAsync();
 }

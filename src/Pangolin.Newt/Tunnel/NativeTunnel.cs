@@ -106,7 +106,7 @@ internal sealed partial class NativeTunnel : ISiteTunnel
     public void Configure(DeviceUpdate update) => _device.Configure(update);
 
     /// <summary>An ICMP echo through the kernel (raw sockets: root or CAP_NET_RAW; else .NET falls back to `ping`).</summary>
-    public async Task<bool> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct)
+    public async Task<TimeSpan?> PingAsync(IPAddress server, TimeSpan timeout, CancellationToken ct)
     {
         using var ping = new Ping();
         try
@@ -115,11 +115,11 @@ internal sealed partial class NativeTunnel : ISiteTunnel
                 ? await ping.SendPingAsync(server, timeout, PingPayload, null, ct)
                 // Ping opens its socket per call, on the calling thread: make that thread one inside the namespace.
                 : await Task.Run(() => NetNamespace.Run(_networkNamespace, () => ping.Send(server, (int)timeout.TotalMilliseconds, PingPayload)), ct);
-            return reply.Status == IPStatus.Success;
+            return reply.Status == IPStatus.Success ? TimeSpan.FromMilliseconds(reply.RoundtripTime) : null;
         }
         catch (PingException)
         {
-            return false; // no route, no socket: a miss like a timeout
+            return null; // no route, no socket: a miss like a timeout
         }
     }
 

@@ -42,6 +42,9 @@ internal sealed partial class TunnelSession : IAsyncDisposable
 
     public IPAddress ServerIp { get; }
 
+    /// <summary>Each answered liveness ping's round trip (the metrics' tunnel latency).</summary>
+    public event Action<TimeSpan>? PingAnswered;
+
     /// <remarks>
     /// With <c>--native</c>, <c>networkNamespace</c> is the `ip netns` name the interface, its routes, listeners and
     /// pings live in; null (always, outside tests): newt's own.
@@ -138,7 +141,7 @@ internal sealed partial class TunnelSession : IAsyncDisposable
     {
         for (var i = 0; i < attempts; i++)
         {
-            if (await _tunnel.PingAsync(ServerIp, timeout, ct))
+            if (await _tunnel.PingAsync(ServerIp, timeout, ct) is not null)
             {
                 return true;
             }
@@ -158,7 +161,12 @@ internal sealed partial class TunnelSession : IAsyncDisposable
                 while (!ct.IsCancellationRequested)
                 {
                     await Task.Delay(interval, time, ct);
-                    failures = await _tunnel.PingAsync(ServerIp, timeout, ct) ? 0 : failures + 1;
+                    var rtt = await _tunnel.PingAsync(ServerIp, timeout, ct);
+                    if (rtt is { } answered)
+                    {
+                        PingAnswered?.Invoke(answered);
+                    }
+                    failures = rtt is null ? failures + 1 : 0;
                     if (failures > 0)
                     {
                         LogPingMissed(_logger, ServerIp, failures);
