@@ -16,8 +16,9 @@ namespace Pangolin.Server.Tests.EndToEnd;
 /// <summary>
 /// A site as it is deployed: three network namespaces that the test builds and removes — the server's, the site's
 /// and the site's private network behind it, with nginx and a UDP echo service reachable from the site's namespace
-/// only. The server (this process: its API, WebSocket and exit-node sockets created inside the server's namespace)
-/// reaches those backends only through the newt executable, which runs in the site's namespace as the user nobody.
+/// only. The server (this process: its exit node's UDP socket created inside the server's namespace, its public port
+/// there relayed to its loopback listener) reaches those backends only through the newt executable, which runs in the
+/// site's namespace as the user nobody.
 /// </summary>
 [Trait("Category", "Namespaces")]
 public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBase(DatabaseKind.Sqlite, postgres)
@@ -62,6 +63,7 @@ public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBa
             await StartBackendsAsync();
             NewtProcess.CopyApp(Path.Combine(_work, "newt"));
             await base.InitializeAsync();
+            StartPublicRelay();
         }
         catch
         {
@@ -85,26 +87,69 @@ public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBa
         Directory.Delete(_work, recursive: true);
     }
 
-    /// <summary>The server's public socket and its exit node's UDP socket live in the server's namespace.</summary>
-    protected override void ConfigureServer(IWebHostBuilder builder)
-    {
-        builder.ConfigureKestrel(kestrel =>
+    /// <summary>
+    /// The exit node's UDP socket lives in the server's namespace. The public port there is a relay to the server's
+    /// loopback listener, which outlives server restarts (Kestrel did not serve a handed-over socket again after a
+    /// restart here); a restart still drops every connection, since the relay dials the server anew for each.
+    /// The clock is the real one: the exit node's WireGuard lives through several handshakes with one peer here, and
+    /// on the factory's frozen clock its flood protection refuses every initiation after the first.
+    /// </summary>
+    protected override void ConfigureServer(IWebHostBuilder builder) =>
+        builder.ConfigureServices(services =>
         {
-            var socket = _serverNs.Enter(() =>
-            {
-                var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                // As Kestrel does: a restarted server binds again although the last one's connections linger in TIME-WAIT.
-                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-                listener.Bind(new IPEndPoint(IPAddress.Parse(ServerAddress), Factory.ExternalPort));
-                listener.Listen(512);
-                return listener;
-            });
-            var handle = (ulong)socket.SafeHandle.DangerousGetHandle();
-            socket.SafeHandle.SetHandleAsInvalid(); // Kestrel owns the descriptor from here and closes it
-            kestrel.ListenHandle(handle);
+            services.AddSingleton<ExitNodeBind>(port => LinuxUdpTransport.BindInNamespace(_serverNs.Name, new LinuxUdpTransportOptions { Port = port }));
+            services.AddSingleton(TimeProvider.System);
         });
-        builder.ConfigureServices(services => services.AddSingleton<ExitNodeBind>(port =>
-            LinuxUdpTransport.BindInNamespace(_serverNs.Name, new LinuxUdpTransportOptions { Port = port })));
+
+    private void StartPublicRelay()
+    {
+        var listener = Track(_serverNs.Enter(() =>
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Parse(ServerAddress), Factory.ExternalPort));
+            socket.Listen(512);
+            return socket;
+        }));
+        _ = Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var client = await listener.AcceptAsync(_stop.Token);
+                _ = Task.Run(async () =>
+                {
+                    using var inbound = client;
+                    using var outbound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    try
+                    {
+                        await outbound.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Factory.ExternalPort), _stop.Token);
+                        await Task.WhenAll(PipeAsync(inbound, outbound), PipeAsync(outbound, inbound));
+                    }
+                    catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
+                    {
+                        // the server is restarting, or the test ends: the newt sees the connection fail
+                    }
+                }, CancellationToken.None);
+            }
+        }, CancellationToken.None);
+    }
+
+    private async Task PipeAsync(Socket from, Socket to)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            int read;
+            while ((read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token)) > 0)
+            {
+                await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
+            }
+            to.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            from.Close(0); // a reset on one side resets the other
+            to.Close(0);
+        }
     }
 
     // ------------------------------------------------------------------ the network
