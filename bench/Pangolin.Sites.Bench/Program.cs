@@ -1,0 +1,108 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Pangolin.Server;
+using Pangolin.Server.Operations;
+using Pangolin.Server.Sites;
+
+// sites-bench --Bench:SiteFile F --Bench:Backend 127.0.0.1 [pangolin settings]: starts the server, creates a newt site
+// with two targets (HTTP on Bench:HttpPort, raw TCP on Bench:TcpPort) through its own API, writes the newt's id and
+// secret to Bench:SiteFile, then serves the load front: HTTP on 127.0.0.1:Bench:FrontPort proxied to the HTTP target,
+// and raw TCP on 127.0.0.1:Bench:TcpFrontPort piped to the TCP target — both through the tunnel.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.AddPangolin();
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+var bench = builder.Configuration.GetSection("Bench");
+var frontPort = bench.GetValue("FrontPort", 18090);
+var tcpFrontPort = bench.GetValue("TcpFrontPort", 15201);
+builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, frontPort));
+await using var app = builder.Build();
+
+var targets = new TaskCompletionSource<(int Http, int Tcp)>(TaskCreationOptions.RunContinuationsAsynchronously);
+HttpMessageInvoker? upstream = null;
+app.MapWhen(context => context.Connection.LocalPort == frontPort, front => front.Run(async context =>
+{
+    await targets.Task;
+    using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), "http://backend" + context.Request.Path + context.Request.QueryString);
+    using var response = await upstream!.SendAsync(request, context.RequestAborted);
+    context.Response.StatusCode = (int)response.StatusCode;
+    context.Response.ContentLength = response.Content.Headers.ContentLength;
+    await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted);
+}));
+app.UsePangolin();
+await app.StartAsync();
+
+var connector = app.Services.GetRequiredService<TargetConnector>();
+var created = await SetUpAsync(app, bench);
+upstream = new HttpMessageInvoker(new SocketsHttpHandler
+{
+    ConnectCallback = async (_, ct) => await connector.ConnectTcpAsync(created.Http, ct),
+    PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+    UseCookies = false,
+    AllowAutoRedirect = false,
+    UseProxy = false,
+});
+targets.SetResult(created);
+
+var tcpFront = new TcpListener(IPAddress.Loopback, tcpFrontPort);
+tcpFront.Start(1024);
+var stopping = app.Lifetime.ApplicationStopping;
+_ = Task.Run(async () =>
+{
+    while (!stopping.IsCancellationRequested)
+    {
+        var client = await tcpFront.AcceptSocketAsync(stopping);
+        _ = Task.Run(async () =>
+        {
+            client.NoDelay = true;
+            await using var near = new NetworkStream(client, ownsSocket: true);
+            try
+            {
+                await using var far = await connector.ConnectTcpAsync(created.Tcp, stopping);
+                await Task.WhenAny(near.CopyToAsync(far, 256 * 1024, stopping), far.CopyToAsync(near, 256 * 1024, stopping));
+            }
+            catch (Exception e) when (e is IOException or SocketException or TargetUnreachableException or OperationCanceledException)
+            {
+            }
+        }, CancellationToken.None);
+    }
+}, CancellationToken.None);
+Console.WriteLine("ready");
+await app.WaitForShutdownAsync();
+tcpFront.Stop();
+return 0;
+
+static async Task<(int Http, int Tcp)> SetUpAsync(WebApplication app, IConfiguration bench)
+{
+    var port = app.Configuration.GetValue("Server:ExternalPort", 3000);
+    using var api = new HttpClient(new SocketsHttpHandler { UseCookies = true }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/api/v1/") };
+    api.DefaultRequestHeaders.Add("X-CSRF-Token", "x-csrf-protection");
+    const string Email = "bench@example.com";
+    const string Password = "Bench-Password-9";
+    var token = app.Services.GetRequiredService<SetupState>().SetupToken ?? throw new InvalidOperationException("use a fresh data folder");
+    await Expect(api.PutAsJsonAsync("auth/set-server-admin", new { email = Email, password = Password, setupToken = token }));
+    await Expect(api.PostAsJsonAsync("auth/login", new { email = Email, password = Password }));
+    await Expect(api.PutAsJsonAsync("org", new { orgId = "bench", name = "Bench" }));
+    var site = await Expect(api.PutAsJsonAsync("org/bench/site", new { name = "bench", type = "newt" }));
+    var resource = await Expect(api.PutAsJsonAsync("org/bench/resource", new { name = "Web", http = true, subdomain = "web", domainId = "main" }));
+    var resourceId = resource.GetProperty("resourceId").GetInt32();
+    var siteId = site.GetProperty("siteId").GetInt32();
+    var backend = bench["Backend"] ?? "127.0.0.1";
+    var http = await Expect(api.PutAsJsonAsync($"resource/{resourceId}/target", new { siteId, ip = backend, port = bench.GetValue("HttpPort", 18080) }));
+    var tcp = await Expect(api.PutAsJsonAsync($"resource/{resourceId}/target", new { siteId, ip = backend, port = bench.GetValue("TcpPort", 5201) }));
+    await File.WriteAllTextAsync(bench["SiteFile"] ?? "site.env",
+        $"NEWT_ID={site.GetProperty("newtId").GetString()}\nNEWT_SECRET={site.GetProperty("secret").GetString()}\n");
+    return (http.GetProperty("targetId").GetInt32(), tcp.GetProperty("targetId").GetInt32());
+}
+
+static async Task<JsonElement> Expect(Task<HttpResponseMessage> call)
+{
+    using var response = await call;
+    var body = await response.Content.ReadAsStringAsync();
+    if (!response.IsSuccessStatusCode)
+    {
+        throw new InvalidOperationException($"{response.RequestMessage?.Method} {response.RequestMessage?.RequestUri}: {(int)response.StatusCode} {body}");
+    }
+    using var document = JsonDocument.Parse(body);
+    return document.RootElement.TryGetProperty("data", out var data) ? data.Clone() : default;
+}
