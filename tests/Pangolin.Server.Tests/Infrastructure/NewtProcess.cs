@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 
 namespace Pangolin.Server.Tests.Infrastructure;
@@ -13,8 +12,7 @@ public sealed class NewtProcess : IDisposable
 {
     private static readonly TimeSpan Within = TimeSpan.FromSeconds(30);
     private readonly Process _process;
-    private readonly StringBuilder _stdout = new();
-    private readonly StringBuilder _stderr = new();
+    private readonly CapturedOutput _output;
 
     public NewtProcess(params string[] args)
         : this([], AppContext.BaseDirectory, args)
@@ -43,52 +41,20 @@ public sealed class NewtProcess : IDisposable
         start.Environment["HOME"] = appDirectory; // another user has no home of ours to write to
         start.Environment["DOTNET_NOLOGO"] = "1";
         _process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
-        _process.OutputDataReceived += (_, e) => Append(_stdout, e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(_stderr, e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _output = new CapturedOutput(_process);
     }
 
     public int Id => _process.Id;
 
     public bool HasExited => _process.HasExited;
 
-    public string Stdout
-    {
-        get
-        {
-            lock (_stdout)
-            {
-                return _stdout.ToString();
-            }
-        }
-    }
+    public string Stdout => _output.Stdout;
 
-    public string Stderr
-    {
-        get
-        {
-            lock (_stderr)
-            {
-                return _stderr.ToString();
-            }
-        }
-    }
+    public string Stderr => _output.Stderr;
 
     /// <summary>The last lines of both outputs, for a failure message.</summary>
     public string Tail(int lines = 40) =>
         string.Join('\n', (Stdout + Stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(lines));
-
-    private static void Append(StringBuilder sink, string? line)
-    {
-        if (line is not null)
-        {
-            lock (sink)
-            {
-                sink.AppendLine(line);
-            }
-        }
-    }
 
     /// <summary>SIGTERM, as systemd or docker stop sends it.</summary>
     public void Terminate() => Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)])!.WaitForExit();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 
 namespace Pangolin.Server.Tests.Infrastructure;
 
@@ -7,39 +6,17 @@ namespace Pangolin.Server.Tests.Infrastructure;
 public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process _process;
-    private readonly StringBuilder _stdout = new();
-    private readonly StringBuilder _stderr = new();
+    private readonly CapturedOutput _output;
 
     private ServerProcess(Process process)
     {
         _process = process;
-        _process.OutputDataReceived += (_, e) => Append(_stdout, e.Data);
-        _process.ErrorDataReceived += (_, e) => Append(_stderr, e.Data);
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        _output = new CapturedOutput(process);
     }
 
-    public string Stdout
-    {
-        get
-        {
-            lock (_stdout)
-            {
-                return _stdout.ToString();
-            }
-        }
-    }
+    public string Stdout => _output.Stdout;
 
-    public string Stderr
-    {
-        get
-        {
-            lock (_stderr)
-            {
-                return _stderr.ToString();
-            }
-        }
-    }
+    public string Stderr => _output.Stderr;
 
     public bool HasExited => _process.HasExited;
 
@@ -113,17 +90,5 @@ public sealed class ServerProcess : IAsyncDisposable
             await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
         }
         _process.Dispose();
-    }
-
-    private static void Append(StringBuilder sb, string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-        lock (sb)
-        {
-            sb.AppendLine(line);
-        }
     }
 }
