@@ -19,6 +19,9 @@ internal sealed class TcpTransfer : IDisposable
     private readonly Socket _listener;
     private readonly Socket _client;
     private readonly CancellationTokenSource _timeout;
+    private readonly TaskCompletionSource _receiverHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _receiverReleased = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _holdReceiverAt = long.MaxValue;
     private long _sent;
     private long _received;
 
@@ -33,11 +36,22 @@ internal sealed class TcpTransfer : IDisposable
 
     public long Received => Interlocked.Read(ref _received);
 
+    /// <summary>Completes once the receiver has stopped reading at the mark given to <see cref="Start"/>.</summary>
+    public Task ReceiverHeld => _receiverHeld.Task;
+
+    /// <summary>Lets a held receiver read on.</summary>
+    public void ReleaseReceiver() => _receiverReleased.TrySetResult();
+
     /// <summary>Completes with both hashes, or fails with a <see cref="TimeoutException"/> that says how far it got.</summary>
     public Task<TransferResult> Completion { get; private set; } = null!;
 
-    /// <summary>Starts sending <paramref name="bytes"/> bytes from <paramref name="fromNetns"/> to <paramref name="to"/> in <paramref name="toNetns"/>.</summary>
-    public static TcpTransfer Start(string fromNetns, string toNetns, IPAddress to, long bytes, TimeSpan timeout, int seed = 1)
+    /// <summary>
+    /// Starts sending <paramref name="bytes"/> bytes from <paramref name="fromNetns"/> to <paramref name="to"/> in
+    /// <paramref name="toNetns"/>. With <paramref name="holdReceiverAt"/> the receiver stops reading once it has that
+    /// many bytes, until <see cref="ReleaseReceiver"/>: the sender soon blocks with the rest unsent, so a test can act
+    /// mid-stream however late its own thread is scheduled.
+    /// </summary>
+    public static TcpTransfer Start(string fromNetns, string toNetns, IPAddress to, long bytes, TimeSpan timeout, int seed = 1, long holdReceiverAt = long.MaxValue)
     {
         var listener = NetNamespace.Run(toNetns, () =>
         {
@@ -56,7 +70,7 @@ internal sealed class TcpTransfer : IDisposable
             listener.Dispose();
             throw;
         }
-        var transfer = new TcpTransfer(listener, client, timeout);
+        var transfer = new TcpTransfer(listener, client, timeout) { _holdReceiverAt = holdReceiverAt };
         transfer.Completion = transfer.RunAsync(new IPEndPoint(to, ((IPEndPoint)listener.LocalEndPoint!).Port), bytes, seed);
         return transfer;
     }
@@ -108,6 +122,11 @@ internal sealed class TcpTransfer : IDisposable
         long total = 0;
         while (true)
         {
+            if (total >= _holdReceiverAt && !_receiverReleased.Task.IsCompleted)
+            {
+                _receiverHeld.TrySetResult();
+                await _receiverReleased.Task.WaitAsync(token);
+            }
             var n = await server.ReceiveAsync(buffer, SocketFlags.None, token);
             if (n == 0)
             {
