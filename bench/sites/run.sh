@@ -6,6 +6,7 @@
 #
 #   bench/sites/run.sh                     # 10 s per measurement, MTU 1420
 #   DUR=5s IPERF_T=5 bench/sites/run.sh
+#   HOLD=1 bench/sites/run.sh              # set everything up, print the endpoints, wait for Ctrl-C (for profiling)
 #
 # Our path: wrk/iperf3 in the server's namespace -> the server's load front (bench/Pangolin.Sites.Bench: the real
 # server with its embedded exit node; HTTP proxied with pooled keep-alive connections, raw TCP piped) ->
@@ -121,6 +122,11 @@ done
 for i in $(seq 100); do $GX curl -sf -o /dev/null http://127.0.0.1:18090/1k && break; sleep 0.1; done
 $GX curl -sf -o /dev/null http://100.89.220.2:18080/1k || { echo "wireguard-go's tunnel does not carry HTTP:"; cat "$W"/wg-*.log; exit 1; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+if [ -n "${HOLD:-}" ]; then
+  echo "up: ip netns exec $GW wrk http://127.0.0.1:18090/1k (ours), http://100.89.220.2:18080/1k (wireguard-go), http://10.220.0.2:18080/1k (direct); iperf3 -c 127.0.0.1 -p 15201 (ours)"
+  echo "server pid $(pgrep -f "$W/srv/sites-bench.dll" | head -1), newt pid $NEWT; logs in $W; kill -TERM the script (or Ctrl-C) to remove it all"
+  while :; do sleep 3600 & wait $!; done # wait, unlike a bare sleep, lets the trap run at once
+fi
 sleep 2
 rss_idle=$(rss_kb $NEWT)
 
@@ -145,6 +151,10 @@ iperf_run() { # name host port
   $GX iperf3 -c "$2" -p "$3" -t "$IPERF_T" -J 2> /dev/null | python3 -c "import json,sys; d=json.load(sys.stdin); print('$1\t%.3f' % (d['end']['sum_received']['bits_per_second']/1e9))"
 }
 
+# Warm-up, unmeasured: a server runs for days, so the measured runs should not include its JIT compiling the path.
+for url in http://10.220.0.2:18080/1k http://100.89.220.2:18080/1k http://127.0.0.1:18082/1k; do $GX wrk -t2 -c64 -d2s "$url" > /dev/null 2>&1; done
+$GX wrk -t2 -c64 -d8s http://127.0.0.1:18090/1k > /dev/null 2>&1
+$GX iperf3 -c 127.0.0.1 -p 15201 -t 3 > /dev/null 2>&1
 {
   echo "# 1 KB requests, wrk -t2 -c64 -d$DUR (req/s, p50 ms, p99 ms, errors)"
   wrk_run direct http://10.220.0.2:18080/1k 64
