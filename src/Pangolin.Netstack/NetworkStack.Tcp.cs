@@ -12,8 +12,40 @@ public sealed partial class NetworkStack
 {
     private readonly ConcurrentDictionary<ConnectionKey, TcpConnection> _connections = new();
     private readonly ConcurrentDictionary<int, Tcp.TcpListener> _listeners = new();
+    private readonly List<TcpConnection> _deferredAcks = [];
+    private bool _inReceiveBatch;
     private int _nextEphemeralTcpPort = FirstEphemeralPort;
     private long _resetsSent;
+
+    /// <summary>
+    /// Marks the packets given to <see cref="Receive"/> until <see cref="EndReceiveBatch"/> as one batch of the link
+    /// (one read of many datagrams): a connection that would acknowledge every second segment acknowledges them all
+    /// once, at the end of the batch, as a kernel does for what GRO merged. Out-of-order data, FINs and window
+    /// changes are still acknowledged at once. Called on the receiving thread.
+    /// </summary>
+    public void BeginReceiveBatch() => _inReceiveBatch = true;
+
+    /// <summary>Ends the batch <see cref="BeginReceiveBatch"/> began and sends the acknowledgements it held back.</summary>
+    public void EndReceiveBatch()
+    {
+        _inReceiveBatch = false;
+        foreach (var connection in _deferredAcks)
+        {
+            connection.SendDeferredAck();
+        }
+        _deferredAcks.Clear();
+    }
+
+    /// <summary>True when the ACK is held for the end of the receive batch (the connection then sends it itself otherwise).</summary>
+    internal bool TryDeferAck(TcpConnection connection)
+    {
+        if (!_inReceiveBatch)
+        {
+            return false;
+        }
+        _deferredAcks.Add(connection);
+        return true;
+    }
 
     /// <summary>Connections in the table (every state but CLOSED), for diagnostics and tests.</summary>
     public int TcpConnectionCount => _connections.Count;

@@ -35,9 +35,21 @@ public sealed partial class UserspaceTunnel : IConfigurableDevice, IAsyncDisposa
         _logger = options.LoggerFactory.CreateLogger<UserspaceTunnel>();
         // The stack is made after the interface it sends through; the device writes nothing before Start.
         NetworkStack? stack = null;
-        _interface = new MemoryPacketInterface(options.InterfaceName, options.Mtu, options.QueueCapacity, onWrite: packet => stack!.Receive(packet));
+        _interface = new MemoryPacketInterface(options.InterfaceName, options.Mtu, options.QueueCapacity, onWrite: packet => stack!.Receive(packet),
+            onWriteBatch: begins =>
+            {
+                if (begins)
+                {
+                    stack!.BeginReceiveBatch();
+                }
+                else
+                {
+                    stack!.EndReceiveBatch();
+                }
+            });
         _link = new DeviceLink(_interface);
-        stack = new NetworkStack(_link, options.StackOptions ?? new NetworkStackOptions { Time = options.Time });
+        // No Nagle: what crosses this stack is relayed data that a proxy should pass on at once, as proxies set TCP_NODELAY.
+        stack = new NetworkStack(_link, options.StackOptions ?? new NetworkStackOptions { Time = options.Time, TcpNoDelay = true });
         _stack = stack;
         try
         {

@@ -102,9 +102,10 @@ internal abstract class CongestionControlBase : ICongestionControl
         }
         if (CongestionWindow < SlowStartThreshold)
         {
-            // RFC 5681 §3.1 eq. 2: cwnd += min(N, SMSS), no further than ssthresh; the rest counts towards
-            // congestion avoidance.
-            var growth = Math.Min(bytesAcked, Smss);
+            // Byte counting (RFC 3465) without RFC 5681's one-SMSS cap per ACK, as Linux does: a receiver that
+            // coalesces (GRO, or our stack's ACK per receive batch) sends stretch ACKs, and a per-ACK cap would slow
+            // slow start down to its ACK rate. No further than ssthresh; the rest counts towards congestion avoidance.
+            var growth = bytesAcked;
             var room = SlowStartThreshold - CongestionWindow;
             if (growth <= room)
             {

@@ -154,7 +154,10 @@ internal sealed partial class TcpConnection
             }
             else if (++_segmentsSinceAck >= 2)
             {
-                SendAck();
+                if (!_ackDeferred && !(_ackDeferred = _stack.TryDeferAck(this)))
+                {
+                    SendAck();
+                }
             }
             else if (_ackDeadline == long.MaxValue)
             {

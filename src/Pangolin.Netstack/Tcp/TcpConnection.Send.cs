@@ -187,18 +187,40 @@ internal sealed partial class TcpConnection
         _ackDeadline = long.MaxValue;
     }
 
+    /// <summary>The end of a receive batch: the ACK held back, unless a segment sent since carried it.</summary>
+    internal void SendDeferredAck()
+    {
+        lock (_lock)
+        {
+            _ackDeferred = false;
+            if (_segmentsSinceAck > 0 && _state is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+            {
+                SendAck();
+            }
+        }
+    }
+
     private ushort AdvertisedWindow()
     {
         var window = ReceiveWindow;
-        _lastAdvertisedWindow = window;
+        _advertisedEdge = ReceiveNext + window;
         return (ushort)(window >> _receiveShift);
     }
 
-    /// <summary>After a read: tell the peer when the window has opened by a segment or half the buffer (RFC 9293 §3.8.6.2.2).</summary>
+    /// <summary>
+    /// After a read: a window update is worth a segment only when the peer may be held back — what it may still send
+    /// is at most half the buffer — and the window has at least doubled by a segment or half the buffer (Linux's
+    /// tcp_cleanup_rbuf; RFC 9293 §3.8.6.2.2 against silly windows). A reader keeping up sends none.
+    /// </summary>
     private void MaybeSendWindowUpdate()
     {
-        if (_state is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2
-            && ReceiveWindow - _lastAdvertisedWindow >= Math.Min(_mss * 2, _receive.Capacity / 2))
+        if (_state is not (TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2))
+        {
+            return;
+        }
+        var peerMaySend = Math.Max(0, _advertisedEdge - ReceiveNext);
+        var window = ReceiveWindow;
+        if (2L * peerMaySend <= _receive.Capacity && window >= 2L * peerMaySend && window - peerMaySend >= Math.Min(_mss * 2, _receive.Capacity / 2))
         {
             SendAck();
         }

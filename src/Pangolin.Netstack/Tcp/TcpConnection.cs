@@ -57,7 +57,8 @@ internal sealed partial class TcpConnection
     private int _segmentsSinceAck;
     private long _ackDeadline = long.MaxValue;
     private long _timeWaitDeadline = long.MaxValue;
-    private int _lastAdvertisedWindow;
+    private SequenceNumber _advertisedEdge; // RCV.NXT + RCV.WND as last sent: what the peer may send up to
+    private bool _ackDeferred; // an ACK waits for the end of the stack's receive batch
     private bool _noDelay;
     private TcpKeepAlive? _keepAlive;
     private Exception? _error;
@@ -276,6 +277,10 @@ internal sealed partial class TcpConnection
             options.TimestampEcho = isAck ? _tsRecent : 0;
         }
         var window = (ushort)Math.Min(_receive.Window, ushort.MaxValue);
+        if (isAck)
+        {
+            _advertisedEdge = ReceiveNext + window;
+        }
         _stack.SendTcp(Key, _iss, isAck ? ReceiveNext : default, isAck ? TcpFlags.Syn | TcpFlags.Ack : TcpFlags.Syn, window, options, [], []);
         _sndNxt = _iss + 1;
         _sndMax = _sndNxt;

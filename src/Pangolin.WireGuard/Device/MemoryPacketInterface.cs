@@ -36,6 +36,7 @@ public sealed class MemoryPacketInterface : IPacketInterface
     private readonly PacketQueue _toDevice;
     private readonly PacketQueue? _toStack;
     private readonly PacketHandler? _handler;
+    private readonly Action<bool>? _batchHandler;
     private readonly FullQueueBehavior _whenFull;
     private int _disposed;
     private long _droppedWrites;
@@ -48,13 +49,16 @@ public sealed class MemoryPacketInterface : IPacketInterface
     /// <param name="onWrite">If set, the device's writes go straight to it on the writing thread, and the queue
     /// towards the stack (TryDequeue, DequeueAsync) is not used.</param>
     /// <param name="whenFull">What Write does when the queue towards the stack is full.</param>
+    /// <param name="onWriteBatch">With <paramref name="onWrite"/>: told true before and false after each batch of
+    /// packets the device writes (what one read of the network decrypted), so the stack can answer a batch at once.</param>
     public MemoryPacketInterface(
         string name = "mem0",
         int mtu = 1420,
         int capacity = 1024,
         int batchSize = 64,
         PacketHandler? onWrite = null,
-        FullQueueBehavior whenFull = FullQueueBehavior.Drop)
+        FullQueueBehavior whenFull = FullQueueBehavior.Drop,
+        Action<bool>? onWriteBatch = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 68);
@@ -65,6 +69,7 @@ public sealed class MemoryPacketInterface : IPacketInterface
         Mtu = mtu;
         BatchSize = batchSize;
         _handler = onWrite;
+        _batchHandler = onWrite is null ? null : onWriteBatch;
         _whenFull = whenFull;
         _toDevice = new PacketQueue(capacity, mtu);
         _toStack = onWrite is null ? new PacketQueue(capacity, mtu) : null;
@@ -135,6 +140,22 @@ public sealed class MemoryPacketInterface : IPacketInterface
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Math.Min(buffers.Length, sizes.Length));
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (_batchHandler is not null)
+        {
+            _batchHandler(true);
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    _handler!(buffers[i].AsSpan(offset, sizes[i]));
+                }
+            }
+            finally
+            {
+                _batchHandler(false);
+            }
+            return;
+        }
         for (var i = 0; i < count; i++)
         {
             var packet = buffers[i].AsSpan(offset, sizes[i]);

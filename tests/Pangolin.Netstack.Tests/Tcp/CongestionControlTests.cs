@@ -24,16 +24,16 @@ public sealed class CongestionControlTests
     }
 
     [Fact]
-    public void Slow_start_grows_by_at_most_one_SMSS_per_ACK()
+    public void Slow_start_grows_by_the_bytes_each_ACK_acknowledges_stretch_ACKs_included()
     {
         var cc = new NewRenoCongestionControl(Smss, Frequency);
         Assert.Equal(int.MaxValue, cc.SlowStartThreshold);
         cc.OnAck(Smss, 0, Rtt);
         Assert.Equal(11 * Smss, cc.CongestionWindow);
-        cc.OnAck(3 * Smss, 0, Rtt); // a stretch ACK still adds one SMSS (RFC 5681 eq. 2)
-        Assert.Equal(12 * Smss, cc.CongestionWindow);
+        cc.OnAck(3 * Smss, 0, Rtt); // a stretch ACK from a coalescing receiver counts in full (Linux, RFC 3465)
+        Assert.Equal(14 * Smss, cc.CongestionWindow);
         cc.OnAck(100, 0, Rtt);
-        Assert.Equal((12 * Smss) + 100, cc.CongestionWindow);
+        Assert.Equal((14 * Smss) + 100, cc.CongestionWindow);
     }
 
     [Fact]

@@ -71,6 +71,65 @@ public sealed class TcpStateMachineReceiveTests
     }
 
     [Fact]
+    public async Task In_a_receive_batch_in_order_segments_get_one_ACK_at_its_end()
+    {
+        using var h = new TcpHarness();
+        await h.PassiveOpenAsync();
+
+        h.Stack.BeginReceiveBatch();
+        for (var i = 0; i < 6; i++)
+        {
+            h.SendData(TcpHarness.Bytes(h.StackMss, i));
+        }
+        h.AssertNothingSent(); // outside a batch the second and fourth would have been ACKed at once
+        h.Stack.EndReceiveBatch();
+
+        var ack = h.TakeOne();
+        Assert.Equal(h.PeerNext, ack.Acknowledgment);
+        h.Advance(DelayedAck);
+        h.AssertNothingSent();
+
+        // After the batch, every second segment is ACKed at once again.
+        h.SendData(TcpHarness.Bytes(h.StackMss));
+        h.AssertNothingSent();
+        h.SendData(TcpHarness.Bytes(h.StackMss));
+        Assert.Equal(h.PeerNext, h.TakeOne().Acknowledgment);
+    }
+
+    [Fact]
+    public async Task In_a_receive_batch_out_of_order_data_is_still_ACKed_at_once()
+    {
+        using var h = new TcpHarness();
+        await h.PassiveOpenAsync();
+        var start = h.PeerNext;
+
+        h.Stack.BeginReceiveBatch();
+        h.SendData(TcpHarness.Bytes(h.StackMss));
+        h.SendData(TcpHarness.Bytes(100), start + (uint)h.StackMss + 500);
+        var duplicate = h.TakeOne();
+        Assert.Equal(start + (uint)h.StackMss, duplicate.Acknowledgment);
+        Assert.Single(duplicate.SackBlocks);
+        h.Stack.EndReceiveBatch();
+        h.AssertNothingSent(); // nothing left to acknowledge
+    }
+
+    [Fact]
+    public async Task A_reader_that_keeps_up_sends_no_window_updates()
+    {
+        using var h = new TcpHarness(receiveBufferSize: 64 * 1024);
+        var stream = await h.PassiveOpenAsync();
+
+        for (var i = 0; i < 8; i++)
+        {
+            h.SendData(TcpHarness.Bytes(h.StackMss, i));
+            h.SendData(TcpHarness.Bytes(h.StackMss, i + 1));
+            Assert.Equal(h.PeerNext, h.TakeOne().Acknowledgment); // every second segment
+            _ = await ReadAvailableAsync(stream, 2 * h.StackMss);
+            h.AssertNothingSent(); // the peer may still send most of the buffer: an update would be a wasted segment
+        }
+    }
+
+    [Fact]
     public async Task Out_of_order_data_gets_an_immediate_duplicate_ACK_with_SACK_blocks_most_recent_first()
     {
         using var h = new TcpHarness();

@@ -286,6 +286,23 @@ public sealed class MemoryPacketInterfaceTests
     }
 
     [Fact]
+    public void A_batch_handler_is_told_where_each_write_of_the_device_begins_and_ends()
+    {
+        var events = new List<string>();
+        using var memory = new MemoryPacketInterface(
+            onWrite: packet => events.Add("packet " + packet.Length),
+            onWriteBatch: begins => events.Add(begins ? "begin" : "end"));
+        var (buffers, sizes) = Buffers(2, 2048);
+        sizes[0] = WritePacket(buffers[0].AsSpan(Offset), 1, 20);
+        sizes[1] = WritePacket(buffers[1].AsSpan(Offset), 2, 30);
+
+        memory.Write(buffers, sizes, Offset, 2);
+        memory.Write(buffers, sizes, Offset, 1);
+
+        Assert.Equal(["begin", "packet 20", "packet 30", "end", "begin", "packet 20", "end"], events);
+    }
+
+    [Fact]
     public void Packets_longer_than_the_MTU_pass_and_packets_longer_than_the_devices_buffer_are_dropped()
     {
         using var memory = new MemoryPacketInterface(mtu: 1280);
