@@ -105,6 +105,18 @@ public sealed class GerbilCredentialsTests(PostgresServer postgres) : NewtTestBa
         Assert.True(values["CONTROL_API_TOKEN"].Length >= GerbilConfigSigner.MinControlApiTokenLength);
     }
 
+    [Fact]
+    public void A_PEM_key_as_openssl_writes_it_is_taken_too()
+    {
+        // openssl genpkey -algorithm ed25519; its public key: openssl pkey -pubout -outform DER | tail -c 32 | base64
+        const string Pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIC60INVDSUCBAkqWDufJIhWIt5ONxH9x9g8uCNOLKdJ6\n-----END PRIVATE KEY-----\n";
+
+        using var key = GerbilConfigSigner.Import(Pem);
+
+        Assert.Equal("WHJmi0kYFhMmYe0HuedwcOCAzRsW/nueDKWK5IyR2+E=", Convert.ToBase64String(key!.PublicKey.Export(KeyBlobFormat.RawPublicKey)));
+        Assert.Null(GerbilConfigSigner.Import(Pem.Replace("MC4C", "MC5C", StringComparison.Ordinal)));
+    }
+
     /// <summary>A gerbil's peer API reduced to what the test checks: each call's method and Authorization header.</summary>
     private sealed class PeerApiRecorder : IAsyncDisposable
     {
