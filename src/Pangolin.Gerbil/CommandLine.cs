@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using NSec.Cryptography;
 using Pangolin.Shared;
 
 namespace Pangolin.Gerbil;
@@ -23,7 +24,8 @@ internal sealed record CommandLineResult(int? ExitCode, GerbilOptions? Options, 
 /// gerbil's two ways to run. Without a remote config it is what it always was: a TUN-backed WireGuard interface
 /// that `ip` and `wg` configure (<c>gerbil --interface wg0 --foreground</c>), reading flags only. With
 /// <c>--remote-config</c> or REMOTE_CONFIG it is a managed exit node and also reads upstream gerbil's environment
-/// variables (INTERFACE, REMOTE_CONFIG, REACHABLE_AT, MTU, GENERATE_AND_SAVE_KEY_TO, LOG_LEVEL); a flag beats its
+/// variables (INTERFACE, REMOTE_CONFIG, REACHABLE_AT, MTU, GENERATE_AND_SAVE_KEY_TO, LOG_LEVEL,
+/// REMOTE_CONFIG_SIGNING_KEY, and CONTROL_API_TOKEN, which like upstream has no flag); a flag beats its
 /// variable. Upstream's camelCase flag names (<c>--remoteConfig</c>, <c>-reachableAt</c>, …) are accepted too, so
 /// an upstream compose file's command line works unchanged.
 /// </summary>
@@ -31,6 +33,9 @@ internal static class CommandLine
 {
     private const int MinManagedMtu = 576;
     private const int MaxManagedMtu = 9000;
+
+    /// <summary>Upstream gerbil's minimum for CONTROL_API_TOKEN.</summary>
+    public const int MinControlApiTokenLength = 32;
 
     public static string Version { get; } = ReadVersion();
 
@@ -108,7 +113,7 @@ internal static class CommandLine
     /// <summary>Today's mode: flags only, the interface named, nothing that belongs to a managed node.</summary>
     private static GerbilOptions InterfaceOnly(Flags f, Reader read)
     {
-        foreach (var managedOnly in new Option[] { f.ReachableAt, f.KeyFile, f.Mode, f.Endpoint, f.ListenPort, f.LogLevel })
+        foreach (var managedOnly in new Option[] { f.ReachableAt, f.KeyFile, f.Mode, f.Endpoint, f.ListenPort, f.LogLevel, f.SigningKey })
         {
             if (read.Given(managedOnly))
             {
@@ -187,6 +192,16 @@ internal static class CommandLine
             endpoint = value;
         }
 
+        string? token = null;
+        if (read.String(null, "CONTROL_API_TOKEN") is { } tokenSetting)
+        {
+            if (tokenSetting.Value.Length < MinControlApiTokenLength)
+            {
+                throw new BadSettingException(tokenSetting.Source, $"must be at least {MinControlApiTokenLength} characters, not {tokenSetting.Value.Length}");
+            }
+            token = tokenSetting.Value;
+        }
+
         return new GerbilOptions
         {
             InterfaceName = interfaceName is { } named ? InterfaceName(named) : "wg0",
@@ -199,7 +214,21 @@ internal static class CommandLine
             Mode = mode,
             Endpoint = endpoint,
             ListenPort = read.Int(f.ListenPort, null, 1, 65535) ?? GerbilOptions.DefaultListenPort,
+            ControlApiToken = token,
+            ConfigSigningKey = read.String(f.SigningKey, "REMOTE_CONFIG_SIGNING_KEY") is { } key ? SigningKey(key) : null,
         };
+    }
+
+    /// <summary>Upstream's format: standard base64 of the 32-byte Ed25519 public key.</summary>
+    private static PublicKey SigningKey(Setting setting)
+    {
+        Span<byte> raw = stackalloc byte[64];
+        if (!Convert.TryFromBase64String(setting.Value.Trim(), raw, out var length) || length != 32
+            || !PublicKey.TryImport(SignatureAlgorithm.Ed25519, raw[..length], KeyBlobFormat.RawPublicKey, out var key))
+        {
+            throw new BadSettingException(setting.Source, "is not an Ed25519 public key (base64 of 32 bytes, as `pangolin admin generate-gerbil-keys` prints it)");
+        }
+        return key!;
     }
 
     /// <summary>The kernel's rule (dev_valid_name), kept to printable ASCII as <c>LinuxTun</c> does.</summary>
@@ -234,9 +263,9 @@ internal static class CommandLine
     {
         public bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
 
-        public Setting? String(Option<string> option, string? environmentVariable)
+        public Setting? String(Option<string>? option, string? environmentVariable)
         {
-            if (Given(option))
+            if (option is not null && Given(option))
             {
                 return new Setting(parse.GetValue(option) ?? "", option.Name);
             }
@@ -277,10 +306,11 @@ internal static class CommandLine
                 "With --remote-config (or REMOTE_CONFIG): an exit node managed by a Pangolin server. It registers and\n" +
                 "fetches its peers (get-config, retried every 5 s), serves POST/DELETE /peer and GET /healthz on\n" +
                 "--reachable-at, and reports per-peer traffic every 10 s. Each setting then comes from its flag, else\n" +
-                "its environment variable, else the default.")
+                "its environment variable, else the default. CONTROL_API_TOKEN (environment only, at least 32\n" +
+                "characters) makes POST/DELETE /peer require \"Authorization: Bearer <token>\".")
             {
                 Interface, InterfaceArgument, Foreground, Mtu, Verbose, LogLevel, RemoteConfig, ReachableAt, KeyFile, Mode,
-                Endpoint, ListenPort, Version,
+                Endpoint, ListenPort, SigningKey, Version,
             };
             foreach (var builtIn in Root.Options.OfType<VersionOption>().ToList())
             {
@@ -322,6 +352,9 @@ internal static class CommandLine
         public Option<string> Endpoint { get; } = Value(["endpoint"], "host", "The host sites dial, sent to the server with get-config");
 
         public Option<string> ListenPort { get; } = Value(["listen-port"], "port", "The UDP port sent to the server with get-config; the node listens on the port it answers with [default: 51820]");
+
+        public Option<string> SigningKey { get; } = Value(["remote-config-signing-key"], "base64",
+            "The server's Ed25519 public key (base64 of 32 bytes): a get-config answer must carry its signature in X-Gerbil-Config-Signature, else it is refused and retried (env REMOTE_CONFIG_SIGNING_KEY) [default: none, unsigned answers are taken]");
 
         public Option<bool> Version { get; } = new("--version") { Description = "Print \"gerbil <version>\" and exit" };
 

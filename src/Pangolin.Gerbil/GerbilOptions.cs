@@ -52,6 +52,12 @@ internal sealed record GerbilOptions
 
     /// <summary>The UDP port sent to the server; the node listens on the port the server answers with.</summary>
     public int ListenPort { get; init; } = DefaultListenPort;
+
+    /// <summary>CONTROL_API_TOKEN: the bearer token the peer API's changing routes require; null leaves them open.</summary>
+    public string? ControlApiToken { get; init; }
+
+    /// <summary>REMOTE_CONFIG_SIGNING_KEY: the server's Ed25519 key that must sign get-config; null takes unsigned answers.</summary>
+    public NSec.Cryptography.PublicKey? ConfigSigningKey { get; init; }
 }
 
 /// <summary>

@@ -34,7 +34,7 @@ internal sealed partial class ManagedExitNode(
     public async Task RunAsync(CancellationToken stop)
     {
         var endpoints = options.RemoteConfig ?? throw new InvalidOperationException("A managed exit node needs a remote config.");
-        var fetcher = new ConfigFetcher(control, endpoints.GetConfig, time, loggerFactory.CreateLogger<ConfigFetcher>());
+        var fetcher = new ConfigFetcher(control, endpoints.GetConfig, options.ConfigSigningKey, time, loggerFactory.CreateLogger<ConfigFetcher>());
         NodeConfig config;
         try
         {
@@ -74,7 +74,7 @@ internal sealed partial class ManagedExitNode(
         PeerApi api;
         try
         {
-            api = await PeerApi.StartAsync(options.ApiListen, node, loggerFactory, stop);
+            api = await PeerApi.StartAsync(options.ApiListen, node, options.ControlApiToken, loggerFactory, stop);
         }
         catch (IOException e)
         {

@@ -45,6 +45,15 @@ internal static partial class ManagedHost
         {
             LogKey(logger, keyCreated ? "created" : "read", keyPath);
         }
+        var signature = options.ConfigSigningKey is null ? "not checked (no REMOTE_CONFIG_SIGNING_KEY)" : "required";
+        if (options.ControlApiToken is null)
+        {
+            LogApiOpen(logger, options.ApiListen, signature);
+        }
+        else
+        {
+            LogApiGuarded(logger, signature);
+        }
 
         using var stop = new CancellationTokenSource();
         void Stop(PosixSignalContext context)
@@ -81,6 +90,12 @@ internal static partial class ManagedHost
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Private key {Action} {Path}")]
     private static partial void LogKey(ILogger logger, string action, string path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The peer API has no CONTROL_API_TOKEN: whoever reaches {Listen} can change the peers; get-config signature {Signature}")]
+    private static partial void LogApiOpen(ILogger logger, System.Net.IPEndPoint listen, string signature);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The peer API requires the CONTROL_API_TOKEN; get-config signature {Signature}")]
+    private static partial void LogApiGuarded(ILogger logger, string signature);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopped")]
     private static partial void LogStopped(ILogger logger);

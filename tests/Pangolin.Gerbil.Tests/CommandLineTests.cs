@@ -8,6 +8,11 @@ public sealed class CommandLineTests
 {
     private static readonly Dictionary<string, string> NoEnvironment = [];
 
+    /// <summary>An Ed25519 public key in upstream's format (base64 of 32 bytes).</summary>
+    private const string SigningKey = "N7stoDdPdHmk5uFQXIownCxWtR+99jU4Cibb2N3zp7U=";
+
+    private const string Token = "0123456789abcdef0123456789abcdef";
+
     private static GerbilOptions Run(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var result = CommandLine.Parse(args, environment);
@@ -144,6 +149,9 @@ public sealed class CommandLineTests
     [InlineData("--remote-config http://p:3001/api/v1 --sni-port 8443", "gerbil: --sni-port: unknown flag")]
     [InlineData("--interface wg0 --mode userspace", "gerbil: --mode: only with --remote-config")]
     [InlineData("--interface wg0 --reachable-at http://x:1", "gerbil: --reachable-at: only with --remote-config")]
+    [InlineData("--interface wg0 --remote-config-signing-key " + SigningKey, "gerbil: --remote-config-signing-key: only with --remote-config")]
+    [InlineData("--remote-config http://p:3001/api/v1 --remote-config-signing-key AAAA", "gerbil: --remote-config-signing-key: is not an Ed25519 public key")]
+    [InlineData("--remote-config http://p:3001/api/v1 --remote-config-signing-key not-base64!", "gerbil: --remote-config-signing-key: is not an Ed25519 public key")]
     public void A_bad_setting_is_one_line_naming_it_and_exit_2(string arguments, string expected)
     {
         Assert.StartsWith(expected, Refused(NoEnvironment, arguments.Split(' ')), StringComparison.Ordinal);
@@ -155,5 +163,41 @@ public sealed class CommandLineTests
         var error = Refused(new Dictionary<string, string> { ["REMOTE_CONFIG"] = "http://p:3001/api/v1", ["MTU"] = "big" });
 
         Assert.StartsWith("gerbil: MTU: ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_control_token_and_the_signing_key_come_from_upstreams_variables()
+    {
+        var options = Run(new Dictionary<string, string>
+        {
+            ["REMOTE_CONFIG"] = "http://pangolin:3001/api/v1",
+            ["CONTROL_API_TOKEN"] = Token,
+            ["REMOTE_CONFIG_SIGNING_KEY"] = SigningKey,
+        });
+
+        Assert.Equal(Token, options.ControlApiToken);
+        Assert.Equal(Convert.FromBase64String(SigningKey), options.ConfigSigningKey!.Export(NSec.Cryptography.KeyBlobFormat.RawPublicKey));
+    }
+
+    [Fact]
+    public void The_signing_key_flag_beats_its_variable_and_without_either_nothing_is_required()
+    {
+        var other = Convert.ToBase64String(NSec.Cryptography.Key.Create(NSec.Cryptography.SignatureAlgorithm.Ed25519).PublicKey.Export(NSec.Cryptography.KeyBlobFormat.RawPublicKey));
+
+        var options = Run(new Dictionary<string, string> { ["REMOTE_CONFIG_SIGNING_KEY"] = SigningKey },
+            "--remote-config", "http://pangolin:3001/api/v1", "-remote-config-signing-key", other);
+        var open = Run(NoEnvironment, "--remote-config", "http://pangolin:3001/api/v1");
+
+        Assert.Equal(other, Convert.ToBase64String(options.ConfigSigningKey!.Export(NSec.Cryptography.KeyBlobFormat.RawPublicKey)));
+        Assert.Null(open.ConfigSigningKey);
+        Assert.Null(open.ControlApiToken);
+    }
+
+    [Fact]
+    public void A_control_token_shorter_than_32_characters_is_refused_in_one_line_without_echoing_it()
+    {
+        var error = Refused(new Dictionary<string, string> { ["REMOTE_CONFIG"] = "http://p:3001/api/v1", ["CONTROL_API_TOKEN"] = Token[..31] });
+
+        Assert.Equal("gerbil: CONTROL_API_TOKEN: must be at least 32 characters, not 31", error);
     }
 }

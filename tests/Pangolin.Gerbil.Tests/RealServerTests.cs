@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using Microsoft.Data.Sqlite;
+using NSec.Cryptography;
 using Pangolin.Gerbil.Tests.Infrastructure;
 using Pangolin.Protocol;
 using Pangolin.Protocol.Gerbil;
@@ -18,15 +19,25 @@ public sealed class RealServerTests : IAsyncDisposable
     private static readonly TimeSpan ServerStart = TimeSpan.FromSeconds(90);
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("gerbil-real-server-");
 
+    /// <summary>The server on free loopback ports; returns it and its internal port.</summary>
+    private async Task<(ChildProcess Server, int InternalPort)> StartServerAsync(params string[] settings)
+    {
+        var (external, integration, @internal) = (Ports.FreeTcp(), Ports.FreeTcp(), Ports.FreeTcp());
+        var server = ChildProcess.Start(ChildProcess.PangolinDll, null, _dir.FullName,
+            new Dictionary<string, string> { ["DOTNET_ENVIRONMENT"] = "Production", ["Gerbil__ListenPort"] = "0" },
+            [
+                "--Server:ListenAddress=127.0.0.1", $"--Server:ExternalPort={external}", $"--Server:IntegrationPort={integration}",
+                $"--Server:InternalPort={@internal}", $"--App:DashboardUrl=http://127.0.0.1:{external}", .. settings,
+            ]);
+        await server.WaitForOutputAsync("===================", ServerStart);
+        return (server, @internal);
+    }
+
     [Fact]
     public async Task The_server_registers_the_gerbil_in_exit_nodes_and_accepts_its_bandwidth_report()
     {
-        var (external, integration, @internal) = (Ports.FreeTcp(), Ports.FreeTcp(), Ports.FreeTcp());
-        await using var server = ChildProcess.Start(ChildProcess.PangolinDll, null, _dir.FullName,
-            new Dictionary<string, string> { ["DOTNET_ENVIRONMENT"] = "Production", ["Gerbil__ListenPort"] = "0" },
-            "--Server:ListenAddress=127.0.0.1", $"--Server:ExternalPort={external}", $"--Server:IntegrationPort={integration}",
-            $"--Server:InternalPort={@internal}", $"--App:DashboardUrl=http://127.0.0.1:{external}");
-        await server.WaitForOutputAsync("===================", ServerStart);
+        var (server, @internal) = await StartServerAsync();
+        await using var serverScope = server;
 
         var keyPath = Path.Combine(_dir.FullName, "gerbil.key");
         var nodeKey = KeyFile.LoadOrCreate(keyPath, out _).PublicKey();
@@ -64,6 +75,44 @@ public sealed class RealServerTests : IAsyncDisposable
         Assert.True(gerbil.Stdout.Any(l => l.Contains("Bandwidth reported for 1 peers", StringComparison.Ordinal)),
             "the server did not accept the report\n" + gerbil.Output() + "\n" + server.Output());
         Assert.DoesNotContain(gerbil.Stdout, l => l.Contains("Bandwidth report to", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_gerbil_with_the_servers_signing_key_and_token_comes_up_and_one_with_another_key_does_not()
+    {
+        using var signing = Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
+        const string Token = "real-server-and-gerbil-control-token-0123";
+        var (server, @internal) = await StartServerAsync(
+            $"--Gerbil:ConfigSigningKey={Convert.ToBase64String(signing.Export(KeyBlobFormat.RawPrivateKey))}", $"--Gerbil:ControlApiToken={Token}");
+        await using var serverScope = server;
+        var publicKey = Convert.ToBase64String(signing.PublicKey.Export(KeyBlobFormat.RawPublicKey));
+        await server.WaitForOutputAsync("REMOTE_CONFIG_SIGNING_KEY=" + publicKey);
+
+        ChildProcess Gerbil(string signingKey, int apiPort) => ChildProcess.StartGerbil(
+            new Dictionary<string, string> { ["REMOTE_CONFIG_SIGNING_KEY"] = signingKey, ["CONTROL_API_TOKEN"] = Token },
+            "--remote-config", $"http://127.0.0.1:{@internal}/api/v1", "--mode", "userspace", "--reachable-at", $"http://127.0.0.1:{apiPort}",
+            "--listen-port", Ports.FreeUdp().ToString(CultureInfo.InvariantCulture), "--endpoint", "127.0.0.1", "--log-level", "DEBUG");
+
+        var otherKey = Convert.ToBase64String(Key.Create(SignatureAlgorithm.Ed25519).PublicKey.Export(KeyBlobFormat.RawPublicKey));
+        await using (var misled = Gerbil(otherKey, Ports.FreeTcp()))
+        {
+            await misled.WaitForOutputAsync("X-Gerbil-Config-Signature is not REMOTE_CONFIG_SIGNING_KEY's signature of its body");
+            Assert.DoesNotContain(misled.Stdout, l => l.Contains("Exit node up", StringComparison.Ordinal));
+        }
+
+        var apiPort = Ports.FreeTcp();
+        await using var gerbil = Gerbil(publicKey, apiPort);
+        await gerbil.WaitForOutputAsync("Exit node up");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{apiPort}") };
+        var site = new GerbilPeer { PublicKey = WgKey.GeneratePrivate().PublicKey().ToBase64(), AllowedIps = ["100.89.138.4/30"] };
+        using (var refused = await http.PostAsJsonAsync("/peer", site, ProtocolJsonContext.Default.GerbilPeer, TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/peer") { Content = JsonContent.Create(site, ProtocolJsonContext.Default.GerbilPeer) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token);
+        using var added = await http.SendAsync(request, TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.Created, added.StatusCode);
     }
 
     private sealed record ExitNodeRow(string Address, string? ReachableAt, string Endpoint, int ListenPort, bool Online, string Type);

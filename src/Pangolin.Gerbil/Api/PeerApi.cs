@@ -24,7 +24,10 @@ namespace Pangolin.Gerbil.Api;
 /// <item>The relay, SNI and AI-gateway routes → 501: this gerbil has none of them.</item>
 /// </list>
 /// A body or key that cannot be used is a 400 with a plain-text reason; a device that refuses the change is a 500.
-/// Like upstream's, the API has no authentication: listen only where the server alone can reach it.
+/// With a CONTROL_API_TOKEN, <c>/peer</c> and the <c>/update-*</c> routes answer 401 <c>Unauthorized</c> (plain text,
+/// <c>WWW-Authenticate: Bearer</c>) to a request without <c>Authorization: Bearer &lt;token&gt;</c>, as upstream's
+/// do; <c>/healthz</c> and <c>/router/*</c> stay open there too. Without a token the API is open: listen only where the
+/// server alone can reach it.
 /// </summary>
 internal sealed partial class PeerApi : IAsyncDisposable
 {
@@ -44,8 +47,14 @@ internal sealed partial class PeerApi : IAsyncDisposable
     /// <summary>Where the API listens, with the port actually bound: <c>http://127.0.0.1:3004</c>.</summary>
     public Uri Address { get; }
 
+    /// <param name="listen">Where to listen.</param>
+    /// <param name="node">The node whose peers the API changes.</param>
+    /// <param name="controlApiToken">The bearer token the guarded routes require; null leaves them open.</param>
+    /// <param name="loggerFactory">For the API's log lines.</param>
+    /// <param name="cancellationToken">Ends a start that has not completed.</param>
     /// <exception cref="IOException">The address cannot be bound (in use, not ours).</exception>
-    public static async Task<PeerApi> StartAsync(IPEndPoint listen, IExitNode node, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    public static async Task<PeerApi> StartAsync(IPEndPoint listen, IExitNode node, string? controlApiToken, ILoggerFactory loggerFactory,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(listen);
         ArgumentNullException.ThrowIfNull(node);
@@ -71,14 +80,28 @@ internal sealed partial class PeerApi : IAsyncDisposable
         });
         var app = builder.Build();
         var logger = loggerFactory.CreateLogger<PeerApi>();
-        app.MapPost("/peer", context => AddPeerAsync(context, node, logger));
-        app.MapDelete("/peer", context => RemovePeerAsync(context, node, logger));
+        if (controlApiToken is not null)
+        {
+            var token = new BearerToken(controlApiToken);
+            // By the endpoint routing chose, not the path, so that a spelling routing accepts (/PEER) is guarded too.
+            app.Use((context, next) => context.GetEndpoint()?.Metadata.GetMetadata<TokenRequired>() is not null
+                && !token.Admits(context.Request.Headers.Authorization.ToString())
+                    ? UnauthorizedAsync(context, logger)
+                    : next(context));
+        }
+        app.MapPost("/peer", context => AddPeerAsync(context, node, logger)).WithMetadata(TokenRequired.Instance);
+        app.MapDelete("/peer", context => RemovePeerAsync(context, node, logger)).WithMetadata(TokenRequired.Instance);
         app.MapGet("/healthz", context => PlainAsync(context, StatusCodes.Status200OK, "ok"));
         foreach (var route in NotImplemented)
         {
             var name = route.Split('/', StringSplitOptions.RemoveEmptyEntries)[0];
-            app.Map(route, context => PlainAsync(context, StatusCodes.Status501NotImplemented,
+            var endpoint = app.Map(route, context => PlainAsync(context, StatusCodes.Status501NotImplemented,
                 $"{name} is not implemented by this gerbil (no UDP relay, SNI proxy or AI gateway)"));
+            // Upstream guards the /update-* routes, not the AI gateway's /router/*.
+            if (name != "router")
+            {
+                endpoint.WithMetadata(TokenRequired.Instance);
+            }
         }
         try
         {
@@ -172,6 +195,13 @@ internal sealed partial class PeerApi : IAsyncDisposable
             ProtocolJsonContext.Default.GerbilStatusResponse, cancellationToken: context.RequestAborted);
     }
 
+    private static Task UnauthorizedAsync(HttpContext context, ILogger logger)
+    {
+        LogBadRequest(logger, context.Request.Method, context.Request.Path, "no Authorization: Bearer with the CONTROL_API_TOKEN");
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return PlainAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized");
+    }
+
     private static Task BadRequestAsync(HttpContext context, ILogger logger, string reason)
     {
         LogBadRequest(logger, context.Request.Method, context.Request.Path, reason);
@@ -193,6 +223,12 @@ internal sealed partial class PeerApi : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The device refused the change to peer {PublicKey}: {Reason}")]
     private static partial void LogConfigureFailed(ILogger logger, WgKey publicKey, string reason);
+
+    /// <summary>Marks the routes that require the CONTROL_API_TOKEN.</summary>
+    private sealed class TokenRequired
+    {
+        public static readonly TokenRequired Instance = new();
+    }
 
     /// <summary>An <see cref="IHostLifetime"/> that leaves the process's signals alone.</summary>
     private sealed class ExternallyStoppedLifetime : IHostLifetime

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
+using NSec.Cryptography;
 using Pangolin.Gerbil.Nodes;
 using Pangolin.Protocol;
 using Pangolin.Protocol.Gerbil;
@@ -12,9 +13,13 @@ namespace Pangolin.Gerbil.Control;
 /// Registers the node with the server and fetches its configuration: <c>POST {base}/gerbil/get-config</c>, retried
 /// every 5 s until the server answers 200 with a usable body, as upstream gerbil's start-up loop does (fosrl/gerbil
 /// main.go). The server upserts the node by public key, so the same key always gets the same network back.
+/// With a signing key (REMOTE_CONFIG_SIGNING_KEY) an answer counts only when <c>X-Gerbil-Config-Signature</c> holds
+/// the base64 Ed25519 signature of its exact body bytes; any other answer is refused and retried like a failure.
 /// </summary>
-internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, TimeProvider time, ILogger<ConfigFetcher> logger)
+internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, PublicKey? signingKey, TimeProvider time, ILogger<ConfigFetcher> logger)
 {
+    public const string SignatureHeader = "X-Gerbil-Config-Signature";
+
     public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>After the first failure, one warning per this many attempts (a minute), the others at debug.</summary>
@@ -51,7 +56,8 @@ internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, T
 
     private async Task<(NodeConfig? Config, string? Problem)> TryOnceAsync(GetConfigRequest request, WgKey ownKey, CancellationToken cancellationToken)
     {
-        GetConfigResponse? body;
+        byte[] bytes;
+        string? signature;
         try
         {
             using var response = await http.PostAsJsonAsync(getConfigUrl, request, ProtocolJsonContext.Default.GetConfigRequest, cancellationToken);
@@ -59,7 +65,9 @@ internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, T
             {
                 return (null, $"the server answered {(int)response.StatusCode} {response.ReasonPhrase}");
             }
-            body = await response.Content.ReadFromJsonAsync(ProtocolJsonContext.Default.GetConfigResponse, cancellationToken);
+            // The bytes as they came: the signature covers exactly these.
+            bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+            signature = response.Headers.TryGetValues(SignatureHeader, out var values) ? values.FirstOrDefault() : null;
         }
         catch (HttpRequestException e)
         {
@@ -68,6 +76,17 @@ internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, T
         catch (TaskCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return (null, $"no answer within {http.Timeout.TotalSeconds} s");
+        }
+        if (signingKey is not null && !SignedBy(signingKey, bytes, signature))
+        {
+            return (null, signature is null
+                ? $"the answer has no {SignatureHeader} header, and REMOTE_CONFIG_SIGNING_KEY requires one"
+                : $"the answer's {SignatureHeader} is not REMOTE_CONFIG_SIGNING_KEY's signature of its body");
+        }
+        GetConfigResponse? body;
+        try
+        {
+            body = JsonSerializer.Deserialize(bytes, ProtocolJsonContext.Default.GetConfigResponse);
         }
         catch (JsonException e)
         {
@@ -99,6 +118,15 @@ internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, T
             }
         }
         return (new NodeConfig(address, body.ListenPort, peers), null);
+    }
+
+    private static bool SignedBy(PublicKey key, byte[] body, string? signature)
+    {
+        Span<byte> raw = stackalloc byte[96];
+        return signature is not null
+            && Convert.TryFromBase64String(signature, raw, out var length)
+            && length == SignatureAlgorithm.Ed25519.SignatureSize
+            && SignatureAlgorithm.Ed25519.Verify(key, body, raw[..length]);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "get-config at {Url} failed (attempt {Attempt}): {Problem}; retrying every 5 s")]

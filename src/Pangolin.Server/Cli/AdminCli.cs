@@ -7,6 +7,7 @@ using Pangolin.Server.Apis;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
 using Pangolin.Server.Data;
+using Pangolin.Server.Sites;
 
 namespace Pangolin.Server.Cli;
 
@@ -134,6 +135,22 @@ public static class AdminCli
             }
         }, migrateAndSeed: false));
         root.Subcommands.Add(rotate);
+
+        // Needs neither the database nor the configuration: it only makes new values.
+        var gerbilKeys = new Command("generate-gerbil-keys", "Print a new get-config signing key pair and control API token, for the server and its standalone gerbils");
+        gerbilKeys.SetAction(_ =>
+        {
+            var (privateKey, publicKey) = GerbilConfigSigner.Generate();
+            var token = Secrets.Token(48);
+            output.WriteLine("# The server (appsettings.json, or PANGOLIN_Gerbil__ConfigSigningKey / PANGOLIN_Gerbil__ControlApiToken):");
+            output.WriteLine($"Gerbil:ConfigSigningKey={privateKey}");
+            output.WriteLine($"Gerbil:ControlApiToken={token}");
+            output.WriteLine("# Each standalone gerbil's environment:");
+            output.WriteLine($"REMOTE_CONFIG_SIGNING_KEY={publicKey}");
+            output.WriteLine($"CONTROL_API_TOKEN={token}");
+            return 0;
+        });
+        root.Subcommands.Add(gerbilKeys);
 
         var parse = root.Parse(args);
         parse.InvocationConfiguration.Output = output;

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
+using Pangolin.Server.Sites;
 
 namespace Pangolin.Server.Configuration;
 
@@ -199,6 +200,21 @@ internal sealed class GerbilValidator : IValidateOptions<GerbilOptions>
 {
     public ValidateOptionsResult Validate(string? name, GerbilOptions options)
     {
+        // Secrets: the messages never show the value.
+        if (options.ControlApiToken is { } token && token.Length < GerbilConfigSigner.MinControlApiTokenLength)
+        {
+            return ValidateOptionsResult.Fail(
+                $"Gerbil:ControlApiToken must be at least {GerbilConfigSigner.MinControlApiTokenLength} characters, as gerbil's CONTROL_API_TOKEN (got {token.Length})");
+        }
+        if (options.ConfigSigningKey is { } key)
+        {
+            using var imported = GerbilConfigSigner.Import(key);
+            if (imported is null)
+            {
+                return ValidateOptionsResult.Fail(
+                    "Gerbil:ConfigSigningKey must be an Ed25519 private key: base64 of its 32-byte seed, or PEM (-----BEGIN PRIVATE KEY-----); `pangolin admin generate-gerbil-keys` makes one");
+            }
+        }
         if (!Syntax.TryParseCidr(options.SubnetGroup, out var group) || group.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
         {
             return ValidateOptionsResult.Fail("Gerbil:SubnetGroup must be an IPv4 CIDR such as 100.89.137.0/20");

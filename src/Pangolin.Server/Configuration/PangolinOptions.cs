@@ -218,6 +218,19 @@ public sealed class GerbilOptions
     /// <summary>How often counted bandwidth is written to the sites table.</summary>
     [Range(1, 3600)]
     public int BandwidthFlushSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// Sent as <c>Authorization: Bearer</c> on every call to a standalone gerbil's peer API: its CONTROL_API_TOKEN.
+    /// At least 32 characters (checked by GerbilValidator, which does not echo it); unset sends none.
+    /// </summary>
+    public string? ControlApiToken { get; set; }
+
+    /// <summary>
+    /// Ed25519 private key that signs every get-config answer (X-Gerbil-Config-Signature); gerbil's
+    /// REMOTE_CONFIG_SIGNING_KEY is its public key, logged at start. Base64 of the 32-byte seed, or PEM (PKCS#8, as
+    /// <c>openssl genpkey -algorithm ed25519</c> writes it). Unset: answers go unsigned.
+    /// </summary>
+    public string? ConfigSigningKey { get; set; }
 }
 
 /// <summary>Section "Newt": connector sessions and presence.</summary>

@@ -28,6 +28,7 @@ public static partial class ControlChannelApi
         services.AddKeyedScoped<INewtMessageHandler, RegisterHandler>(MessageTypes.NewtWgRegister);
         services.AddSingleton<RegistrationLock>();
         services.AddSingleton<ExitNodeBind>(port => LinuxUdpTransport.Bind(port));
+        services.AddSingleton<GerbilConfigSigner>();
         services.AddSingleton<EmbeddedExitNode>();
         services.AddHostedService(sp => sp.GetRequiredService<EmbeddedExitNode>());
         services.AddScoped<ExitNodePeers>();

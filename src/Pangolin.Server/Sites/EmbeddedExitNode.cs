@@ -22,7 +22,7 @@ public delegate IUdpTransport ExitNodeBind(int port);
 /// </summary>
 public sealed partial class EmbeddedExitNode(
     IServiceScopeFactory scopes, IOptions<GerbilOptions> gerbil, IOptions<AppOptions> app, SecretProtector protector,
-    ExitNodeBind bind, TimeProvider time, ILoggerFactory loggers) : IHostedService, IAsyncDisposable
+    GerbilConfigSigner signer, ExitNodeBind bind, TimeProvider time, ILoggerFactory loggers) : IHostedService, IAsyncDisposable
 {
     private readonly ILogger _logger = loggers.CreateLogger<EmbeddedExitNode>();
     private ExitNodeRuntime? _runtime;
@@ -35,6 +35,11 @@ public sealed partial class EmbeddedExitNode(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var options = gerbil.Value;
+        // Here rather than only when enabled: standalone gerbils need the key whether this node runs or not.
+        if (signer.PublicKey is { } signingKey)
+        {
+            LogSigningKey(_logger, signingKey);
+        }
         if (!options.Enabled)
         {
             return;
@@ -160,6 +165,9 @@ public sealed partial class EmbeddedExitNode(
         bytes[^1] |= 1;
         return new IPAddress(bytes);
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "get-config answers are signed with Gerbil:ConfigSigningKey; give each standalone gerbil REMOTE_CONFIG_SIGNING_KEY={PublicKey}")]
+    private static partial void LogSigningKey(ILogger logger, string publicKey);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Exit node {Name} ({Address}) listening on UDP port {Port} with {Peers} sites")]
     private static partial void LogStarted(ILogger logger, string name, string address, int port, int peers);

@@ -1,7 +1,11 @@
+using System.Net;
+using System.Net.Http.Headers;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Pangolin.Data;
 using Pangolin.Protocol;
 using Pangolin.Protocol.Gerbil;
+using Pangolin.Server.Configuration;
 using Pangolin.WireGuard.Configuration;
 
 namespace Pangolin.Server.Sites;
@@ -9,9 +13,11 @@ namespace Pangolin.Server.Sites;
 /// <summary>
 /// Adds and removes site peers on exit nodes: in process for the embedded node, over a standalone gerbil's HTTP API
 /// (<c>POST /peer</c>, <c>DELETE /peer?public_key=</c>) for the others. A failure is logged, not thrown: the caller's
-/// database change stands, and a gerbil reloads every peer from get-config when it restarts.
+/// database change stands, and a gerbil reloads every peer from get-config when it restarts. With
+/// Gerbil:ControlApiToken every call carries it as <c>Authorization: Bearer</c> (gerbil's CONTROL_API_TOKEN).
 /// </summary>
-public sealed partial class ExitNodePeers(EmbeddedExitNode embedded, PangolinDbContext db, IHttpClientFactory http, ILogger<ExitNodePeers> logger)
+public sealed partial class ExitNodePeers(
+    EmbeddedExitNode embedded, PangolinDbContext db, IHttpClientFactory http, IOptions<GerbilOptions> gerbil, ILogger<ExitNodePeers> logger)
 {
     public const string HttpClientName = "gerbil";
 
@@ -60,12 +66,18 @@ public sealed partial class ExitNodePeers(EmbeddedExitNode embedded, PangolinDbC
         try
         {
             using var message = request(reachableAt.TrimEnd('/') + "/peer");
+            if (gerbil.Value.ControlApiToken is { } token)
+            {
+                message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            }
             using var response = await http.CreateClient(HttpClientName).SendAsync(message, ct);
             if (response.IsSuccessStatusCode)
             {
                 return true;
             }
-            LogUnreachable(logger, exitNodeId, $"it answered {(int)response.StatusCode}");
+            LogUnreachable(logger, exitNodeId, response.StatusCode == HttpStatusCode.Unauthorized
+                ? "it answered 401: Gerbil:ControlApiToken is not its CONTROL_API_TOKEN"
+                : $"it answered {(int)response.StatusCode}");
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or UriFormatException or InvalidOperationException)
         {

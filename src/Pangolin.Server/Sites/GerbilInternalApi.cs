@@ -17,7 +17,8 @@ namespace Pangolin.Server.Sites;
 /// The exit-node API of upstream's internal router, on the internal port only: a standalone gerbil registers and
 /// fetches its peers (<c>get-config</c>, retried by gerbil until it answers) and reports per-site traffic every
 /// 10 s (<c>receive-bandwidth</c>). Like upstream it trusts the network it listens on (Server:InternalListenAddress,
-/// loopback by default).
+/// loopback by default); with Gerbil:ConfigSigningKey each get-config answer is signed, so that a gerbil with
+/// REMOTE_CONFIG_SIGNING_KEY takes peers from this server only.
 /// </summary>
 public static partial class GerbilInternalApi
 {
@@ -31,8 +32,8 @@ public static partial class GerbilInternalApi
         return api;
     }
 
-    private static async Task<IResult> GetConfigAsync(HttpContext http, PangolinDbContext db, IOptions<GerbilOptions> gerbil, TimeProvider time,
-        ILogger<ExitNodePeers> logger, CancellationToken ct)
+    private static async Task<IResult> GetConfigAsync(HttpContext http, PangolinDbContext db, IOptions<GerbilOptions> gerbil, GerbilConfigSigner signer,
+        TimeProvider time, ILogger<ExitNodePeers> logger, CancellationToken ct)
     {
         var request = await ReadAsync(http, ProtocolJsonContext.Default.GetConfigRequest, ct);
         try
@@ -91,9 +92,14 @@ public static partial class GerbilInternalApi
             .OrderBy(s => s.SiteId)
             .Select(s => new GerbilPeer { PublicKey = s.PubKey!, AllowedIps = new[] { s.Subnet! } })
             .ToListAsync(ct);
-        // Not enveloped: gerbil reads these three fields at the top level.
-        return Results.Json(new GetConfigResponse { ListenPort = node.ListenPort, IpAddress = node.Address, Peers = peers },
+        // Not enveloped: gerbil reads these three fields at the top level. Written as the bytes that were signed.
+        var body = JsonSerializer.SerializeToUtf8Bytes(new GetConfigResponse { ListenPort = node.ListenPort, IpAddress = node.Address, Peers = peers },
             ProtocolJsonContext.Default.GetConfigResponse);
+        if (signer.Sign(body) is { } signature)
+        {
+            http.Response.Headers[GerbilConfigSigner.SignatureHeader] = signature;
+        }
+        return Results.Bytes(body, "application/json; charset=utf-8");
     }
 
     private static async Task<IResult> ReceiveBandwidthAsync(HttpContext http, BandwidthAccumulator bandwidth, CancellationToken ct)

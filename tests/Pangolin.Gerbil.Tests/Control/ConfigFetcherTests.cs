@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
+using NSec.Cryptography;
 using Pangolin.Gerbil.Control;
 using Pangolin.Gerbil.Tests.Infrastructure;
 using Pangolin.Protocol.Gerbil;
@@ -19,7 +20,24 @@ public sealed class ConfigFetcherTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync() => _control = await FakeControlServer.StartAsync(_time);
 
-    private ConfigFetcher Fetcher() => new(_http, new ControlEndpoints(_control.BaseUrl).GetConfig, _time, NullLogger<ConfigFetcher>.Instance);
+    private readonly Key _serverKey = Key.Create(SignatureAlgorithm.Ed25519);
+
+    private ConfigFetcher Fetcher(PublicKey? signingKey = null) =>
+        new(_http, new ControlEndpoints(_control.BaseUrl).GetConfig, signingKey, _time, NullLogger<ConfigFetcher>.Instance);
+
+    /// <summary>A config with one site, signed by the server's key unless a test changes that.</summary>
+    private string SignedConfigWithOneSite()
+    {
+        var site = WgKey.GeneratePrivate().PublicKey().ToBase64();
+        _control.Config = new GetConfigResponse
+        {
+            ListenPort = 51820,
+            IpAddress = "100.89.138.1/24",
+            Peers = [new GerbilPeer { PublicKey = site, AllowedIps = ["100.89.138.4/30"] }],
+        };
+        _control.SigningKey = _serverKey;
+        return site;
+    }
 
     private GetConfigRequest Request() => new() { PublicKey = _key.PublicKey().ToBase64(), ReachableAt = "http://10.0.0.2:3004", Endpoint = "gerbil.example.com", ListenPort = 51821 };
 
@@ -114,6 +132,77 @@ public sealed class ConfigFetcherTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fetching.WaitAsync(Within, TestContext.Current.CancellationToken));
     }
 
+    [Fact]
+    public async Task With_a_signing_key_an_answer_signed_over_its_exact_body_is_taken()
+    {
+        var site = SignedConfigWithOneSite();
+
+        var config = await Fetcher(_serverKey.PublicKey).FetchAsync(Request(), TestContext.Current.CancellationToken)
+            .WaitAsync(Within, TestContext.Current.CancellationToken);
+
+        Assert.Equal(site, Assert.Single(config.Peers).PublicKey.ToBase64());
+        Assert.Single(_control.GetConfigCalls);
+    }
+
+    [Fact]
+    public async Task A_body_changed_after_signing_is_refused_and_retried_until_a_signed_one_arrives()
+    {
+        SignedConfigWithOneSite();
+        // Still valid JSON, another block: only the signature tells.
+        _control.Tamper = body => System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(body).Replace("100.89.138.4/30", "100.89.138.8/30", StringComparison.Ordinal));
+
+        var fetching = Fetcher(_serverKey.PublicKey).FetchAsync(Request(), TestContext.Current.CancellationToken);
+        Assert.True(await AdvanceUntilAsync(() => _control.GetConfigCalls.Count >= 3), "get-config was not retried");
+        Assert.False(fetching.IsCompleted, "a tampered config was taken");
+        _control.Tamper = null;
+
+        var config = await CompleteAsync(fetching);
+        Assert.Equal([IPNetwork.Parse("100.89.138.4/30")], Assert.Single(config.Peers).AllowedIps);
+    }
+
+    [Theory]
+    [InlineData("another key")]
+    [InlineData("no signature")]
+    [InlineData("a signature that is not base64")]
+    public async Task An_answer_not_signed_by_the_configured_key_is_refused_and_retried(string what)
+    {
+        SignedConfigWithOneSite();
+        _control.SigningKey = what == "another key" ? Key.Create(SignatureAlgorithm.Ed25519) : null;
+        _control.SignatureOverride = what == "a signature that is not base64" ? "not base64!" : null;
+
+        var fetching = Fetcher(_serverKey.PublicKey).FetchAsync(Request(), TestContext.Current.CancellationToken);
+        Assert.True(await AdvanceUntilAsync(() => _control.GetConfigCalls.Count >= 3), "get-config was not retried");
+        Assert.False(fetching.IsCompleted, $"a config with {what} was taken");
+        _control.SignatureOverride = null;
+        _control.SigningKey = _serverKey;
+
+        var config = await CompleteAsync(fetching);
+        Assert.Single(config.Peers);
+    }
+
+    [Fact]
+    public async Task Without_a_signing_key_an_unsigned_answer_is_taken_as_before()
+    {
+        SignedConfigWithOneSite();
+        _control.SigningKey = null;
+
+        var config = await Fetcher().FetchAsync(Request(), TestContext.Current.CancellationToken).WaitAsync(Within, TestContext.Current.CancellationToken);
+
+        Assert.Single(config.Peers);
+    }
+
+    /// <summary>Moves the clock on in 1 s steps until <paramref name="condition"/> holds (bounded).</summary>
+    private async Task<bool> AdvanceUntilAsync(Func<bool> condition)
+    {
+        using var bound = new CancellationTokenSource(Within);
+        while (!condition() && !bound.IsCancellationRequested)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+        return condition();
+    }
+
     /// <summary>Moves the clock on in 1 s steps, smaller than the interval, until the fetch completes (bounded).</summary>
     private async Task<T> CompleteAsync<T>(Task<T> fetching)
     {
@@ -130,6 +219,7 @@ public sealed class ConfigFetcherTests : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
+        _serverKey.Dispose();
         _http.Dispose();
         await _control.DisposeAsync();
     }

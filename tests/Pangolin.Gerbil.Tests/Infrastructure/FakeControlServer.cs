@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using NSec.Cryptography;
 using Pangolin.Protocol;
 using Pangolin.Protocol.Gerbil;
 
@@ -39,6 +40,15 @@ internal sealed class FakeControlServer : IAsyncDisposable
 
     /// <summary>What get-config answers; listen port 0 lets the node pick a free one.</summary>
     public GetConfigResponse Config { get; set; } = new() { ListenPort = 0, IpAddress = "100.89.138.1/24" };
+
+    /// <summary>Signs each get-config body into X-Gerbil-Config-Signature, as our server does with Gerbil:ConfigSigningKey.</summary>
+    public Key? SigningKey { get; set; }
+
+    /// <summary>Sent as X-Gerbil-Config-Signature instead of a real signature.</summary>
+    public string? SignatureOverride { get; set; }
+
+    /// <summary>Changes the body after it was signed (a man in the middle); null sends it as signed.</summary>
+    public Func<byte[], byte[]>? Tamper { get; set; }
 
     public IReadOnlyList<GetConfigCall> GetConfigCalls
     {
@@ -127,7 +137,18 @@ internal sealed class FakeControlServer : IAsyncDisposable
         context.Response.StatusCode = status;
         if (status == 200)
         {
-            await context.Response.WriteAsJsonAsync(config, ProtocolJsonContext.Default.GetConfigResponse, cancellationToken: context.RequestAborted);
+            var bytes = JsonSerializer.SerializeToUtf8Bytes(config, ProtocolJsonContext.Default.GetConfigResponse);
+            if (SignatureOverride is { } signature)
+            {
+                context.Response.Headers["X-Gerbil-Config-Signature"] = signature;
+            }
+            else if (SigningKey is { } key)
+            {
+                context.Response.Headers["X-Gerbil-Config-Signature"] = Convert.ToBase64String(SignatureAlgorithm.Ed25519.Sign(key, bytes));
+            }
+            bytes = Tamper?.Invoke(bytes) ?? bytes;
+            context.Response.ContentType = "application/json";
+            await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
         }
     }
 

@@ -37,7 +37,16 @@ internal sealed class InProcessNode : IAsyncDisposable
     public IPAddress NodeAddress => Node.Address.Address;
 
     /// <summary>Starts the fake server, lets <paramref name="arrange"/> script it, then runs the node until it is up.</summary>
-    public static async Task<InProcessNode> StartAsync(Action<FakeControlServer>? arrange = null)
+    /// <param name="arrange">Scripts the fake server before the node starts.</param>
+    /// <param name="configure">Changes the node's options (a token, a signing key).</param>
+    public static Task<InProcessNode> StartAsync(Action<FakeControlServer>? arrange = null, Func<GerbilOptions, GerbilOptions>? configure = null) =>
+        StartCoreAsync(arrange, configure, waitUntilUp: true);
+
+    /// <summary>As <see cref="StartAsync"/>, without waiting for the node to be up (a test that withholds the config).</summary>
+    public static Task<InProcessNode> StartUnreadyAsync(Action<FakeControlServer> arrange, Func<GerbilOptions, GerbilOptions>? configure = null) =>
+        StartCoreAsync(arrange, configure, waitUntilUp: false);
+
+    private static async Task<InProcessNode> StartCoreAsync(Action<FakeControlServer>? arrange, Func<GerbilOptions, GerbilOptions>? configure, bool waitUntilUp)
     {
         var host = new InProcessNode();
         try
@@ -45,7 +54,11 @@ internal sealed class InProcessNode : IAsyncDisposable
             // The fake stamps calls with the node's schedule clock.
             host.Control = await FakeControlServer.StartAsync(host.Time);
             arrange?.Invoke(host.Control);
-            await host.RunAsync();
+            host.Run(configure ?? (o => o));
+            if (waitUntilUp)
+            {
+                await host.WaitUntilUpAsync();
+            }
             return host;
         }
         catch
@@ -55,18 +68,23 @@ internal sealed class InProcessNode : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync()
+    private void Run(Func<GerbilOptions, GerbilOptions> configure)
     {
         var apiPort = Ports.FreeTcp();
-        var options = new GerbilOptions
+        var options = configure(new GerbilOptions
         {
             RemoteConfig = new ControlEndpoints(Control.BaseUrl),
             ReachableAt = new Uri($"http://127.0.0.1:{apiPort}"),
             ApiListen = new IPEndPoint(IPAddress.Loopback, apiPort),
             Mode = ExitNodeMode.Userspace,
-        };
+        });
         Managed = new ManagedExitNode(options, WgKey.GeneratePrivate(), _http, _loggers, Time);
         _run = Task.Run(() => Managed.RunAsync(_stop.Token));
+    }
+
+    /// <summary>Waits (bounded) until the node is configured and its API listens.</summary>
+    public async Task WaitUntilUpAsync()
+    {
         var (node, api) = await Managed.Ready.WaitAsync(Within, TestContext.Current.CancellationToken);
         Node = (UserspaceExitNode)node;
         Api = api;

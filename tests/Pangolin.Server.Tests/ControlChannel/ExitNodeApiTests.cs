@@ -87,6 +87,7 @@ public abstract class ExitNodeApiTests(DatabaseKind kind, PostgresServer postgre
         using var client = Internal();
         var first = await client.PostAsJsonAsync("gerbil/get-config", new { publicKey = gerbilKey, reachableAt = "http://10.9.0.2:3003" }, TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        Assert.False(first.Headers.Contains("X-Gerbil-Config-Signature"), "signed without Gerbil:ConfigSigningKey");
         var config = await first.Content.ReadFromJsonAsync(ProtocolJsonContext.Default.GetConfigResponse, TestContext.Current.CancellationToken);
         Assert.Equal("100.89.138.1/24", config!.IpAddress); // the embedded node holds 100.89.137.0/24
         Assert.Equal(51820, config.ListenPort);
