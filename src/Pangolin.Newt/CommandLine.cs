@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.Globalization;
 using System.Net;
+using Pangolin.Newt.Control;
 using Pangolin.Shared;
 
 namespace Pangolin.Newt;
@@ -173,7 +174,7 @@ internal static class CommandLine
         }
 
         var upDown = read.String(f.UpDown, "UPDOWN_SCRIPT")?.Value;
-        var tlsClientCert = read.String(f.TlsClientCert, "TLS_CLIENT_CERT")?.Value;
+        var serverTls = ReadServerTls(f, read);
         if (read.Switch(f.AcceptClients, "ACCEPT_CLIENTS") == true)
         {
             warnings.Add("--accept-clients is accepted and ignored: this newt does not serve client (Olm) tunnels");
@@ -217,11 +218,37 @@ internal static class CommandLine
             Metrics = metrics,
             MetricsAddress = metricsAddress,
             UpDownScript = upDown,
-            TlsClientCert = tlsClientCert,
+            ServerTls = serverTls,
             EnforceHealthCheckCert = enforceHealthCheckCert,
             UdpProxyIdleTimeout = udpIdle,
             PreferEndpoint = preferEndpoint,
         };
+    }
+
+    /// <summary>Upstream's mTLS settings and SKIP_TLS_VERIFY, with the files loaded (a bad one is a bad setting).</summary>
+    private static ServerTls ReadServerTls(Flags f, Reader read)
+    {
+        var certificate = read.String(f.TlsClientCertFile, "TLS_CLIENT_CERT");
+        var key = read.String(f.TlsClientKey, "TLS_CLIENT_KEY");
+        var caFiles = read.List(f.TlsClientCa, "TLS_CLIENT_CAS");
+        var pkcs12 = read.String(f.TlsClientCert, "TLS_CLIENT_CERT_PKCS12");
+        // TLS_CLIENT_CERT once named the PKCS#12 file; alone (no key, no CA), it still does, as upstream.
+        if (certificate is { Source: "TLS_CLIENT_CERT" } legacy && key is null && caFiles.Count == 0)
+        {
+            pkcs12 ??= legacy;
+            certificate = null;
+        }
+        try
+        {
+            return ServerTls.Load(File(certificate), File(key), File(pkcs12), [.. caFiles.Select(ca => new TlsFile(ca.Value, ca.Source))],
+                read.EnvironmentSwitch("SKIP_TLS_VERIFY") ?? false);
+        }
+        catch (TlsFileException bad)
+        {
+            throw new BadSettingException(bad.Setting, bad.Message);
+        }
+
+        static TlsFile? File(Setting? setting) => setting is { } s ? new TlsFile(s.Value, s.Source) : null;
     }
 
     private static BadSettingException Missing(Option option, string environmentVariable) =>
@@ -258,12 +285,23 @@ internal static class CommandLine
             return null;
         }
 
-        public bool? Switch(Option<bool> option, string environmentVariable)
+        /// <summary>A repeatable flag's values, else the variable's comma-separated list; the flags replace the list.</summary>
+        public List<Setting> List(Option<string[]> option, string environmentVariable)
         {
             if (parse.GetResult(option) is { Implicit: false })
             {
-                return parse.GetValue(option);
+                return [.. (parse.GetValue(option) ?? []).Select(v => new Setting(v, option.Name))];
             }
+            return environment.TryGetValue(environmentVariable, out var value)
+                ? [.. value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(v => new Setting(v, environmentVariable))]
+                : [];
+        }
+
+        public bool? Switch(Option<bool> option, string environmentVariable) =>
+            parse.GetResult(option) is { Implicit: false } ? parse.GetValue(option) : EnvironmentSwitch(environmentVariable);
+
+        public bool? EnvironmentSwitch(string environmentVariable)
+        {
             if (!environment.TryGetValue(environmentVariable, out var value) || value.Length == 0)
             {
                 return null;
@@ -304,10 +342,10 @@ internal static class CommandLine
                 "newt: connects a Pangolin site to its server through a WireGuard tunnel and relays the site's targets.\n" +
                 "Each setting comes from its flag, else its environment variable, else the default: a flag beats the\n" +
                 "environment (upstream newt refuses a flag whose variable is set). Durations use Go's syntax (300ms,\n" +
-                "1.5s, 2m30s, 1h).")
+                "1.5s, 2m30s, 1h). SKIP_TLS_VERIFY=true (environment only) accepts any certificate from the server.")
             {
                 Id, Secret, Endpoint, Mtu, Dns, LogLevel, PingInterval, PingTimeout, Native, Interface, HealthFile,
-                Metrics, MetricsAddress, UpDown, TlsClientCert, AcceptClients, EnforceHealthCheckCert,
+                Metrics, MetricsAddress, UpDown, TlsClientCertFile, TlsClientKey, TlsClientCa, TlsClientCert, AcceptClients, EnforceHealthCheckCert,
                 UdpProxyIdleTimeout, PreferEndpoint, PrintConfig, Version,
             };
             // Ours prints "newt <version>"; System.CommandLine's would print the bare informational version.
@@ -350,7 +388,17 @@ internal static class CommandLine
 
         public Option<string> UpDown { get; } = Value("updown", "<script>", "Run \"script add|remove tcp|udp host:port\" per target; its output replaces the target (env UPDOWN_SCRIPT)");
 
-        public Option<string> TlsClientCert { get; } = Value("tls-client-cert", "<path>", "Client certificate for the server connection (env TLS_CLIENT_CERT)");
+        public Option<string> TlsClientCertFile { get; } = Value("tls-client-cert-file", "<path>", "PEM client certificate to present to the server (mTLS); needs --tls-client-key (env TLS_CLIENT_CERT)");
+
+        public Option<string> TlsClientKey { get; } = Value("tls-client-key", "<path>", "PEM private key of --tls-client-cert-file (env TLS_CLIENT_KEY)");
+
+        public Option<string[]> TlsClientCa { get; } = new("--tls-client-ca")
+        {
+            Description = "CA certificate (PEM or DER) to trust for the server instead of the system's; repeatable (env TLS_CLIENT_CAS, comma-separated)",
+            HelpName = "path",
+        };
+
+        public Option<string> TlsClientCert { get; } = Value("tls-client-cert", "<path>", "PKCS#12 client certificate and key, no password; goes alone (env TLS_CLIENT_CERT_PKCS12)");
 
         public Option<bool> AcceptClients { get; } = Switch(["accept-clients"], "Accepted for compatibility and ignored: client tunnels are not supported");
 

@@ -37,7 +37,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Func<int, IUdpTransport>? _bind;
-    private readonly HttpClient _http;
+    private readonly ServerConnection _server;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly WgKey _privateKey = WgKey.GeneratePrivate();
     private readonly HealthMonitor _health;
@@ -59,7 +59,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         _logger = loggers.CreateLogger("newt");
         _time = time ?? TimeProvider.System;
         _bind = bind;
-        _http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        _server = new ServerConnection(options.ServerTls);
         _health = new HealthMonitor(options.EnforceHealthCheckCert, _time, loggers.CreateLogger<HealthMonitor>(), ReportHealth);
         _ownsMetrics = metrics is null;
         _metrics = metrics ?? new NewtMetrics(options.Id, CommandLine.Version, _time);
@@ -75,7 +75,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
     public async Task<int> RunAsync(CancellationToken stop)
     {
         var backoff = new Backoff(Random.Shared);
-        var tokens = new TokenClient(_http, _options);
+        var tokens = new TokenClient(_server, _options);
         var first = true;
         string? retryReason = null;
         while (!stop.IsCancellationRequested)
@@ -94,7 +94,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
                 var dialling = _time.GetTimestamp();
                 try
                 {
-                    await client.ConnectAsync(_options.Endpoint, token, TimeSpan.FromSeconds(30), stop);
+                    await client.ConnectAsync(_options.Endpoint, token, _server, TimeSpan.FromSeconds(30), stop);
                 }
                 finally
                 {
@@ -590,7 +590,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         {
             _metrics.Dispose();
         }
-        _http.Dispose();
+        _server.Dispose();
         _gate.Dispose();
     }
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Pangolin.Newt.Control;
 
 namespace Pangolin.Newt;
 
@@ -67,8 +68,8 @@ internal sealed record NewtOptions
     /// <summary>Script run as <c>script add|remove tcp|udp host:port</c>; its output replaces the target.</summary>
     public string? UpDownScript { get; init; }
 
-    /// <summary>Client certificate for the connection to the server (mTLS).</summary>
-    public string? TlsClientCert { get; init; }
+    /// <summary>The client certificate (mTLS) and the trusted roots for get-token and the WebSocket, loaded.</summary>
+    public ServerTls ServerTls { get; init; } = ServerTls.Default;
 
     /// <summary>Verify health-check targets' TLS certificates (upstream does not by default).</summary>
     public bool EnforceHealthCheckCert { get; init; }
@@ -107,7 +108,11 @@ internal sealed record NewtOptions
         Line("metrics", Metrics ? "true" : "false");
         Line("metrics-address", MetricsAddress);
         Line("updown", UpDownScript);
-        Line("tls-client-cert", TlsClientCert);
+        Line("tls-client-cert-file", ServerTls.CertificateFile);
+        Line("tls-client-key", ServerTls.KeyFile);
+        Line("tls-client-ca", string.Join(',', ServerTls.CaFiles));
+        Line("tls-client-cert", ServerTls.Pkcs12File);
+        Line("skip-tls-verify", ServerTls.SkipVerify ? "true" : "false");
         Line("enforce-hc-cert", EnforceHealthCheckCert ? "true" : "false");
         Line("udp-proxy-idle-timeout", GoDuration.Format(UdpProxyIdleTimeout));
         Line("prefer-endpoint", PreferEndpoint);

@@ -35,9 +35,9 @@ return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Consol
         }
     }
     await using var _ = metricsServer;
-    if (options.TlsClientCert is not null)
+    if (options.ServerTls.SkipVerify)
     {
-        NewtLog.IgnoredSetting(logger, "--tls-client-cert: client certificates are not supported by this version; connecting without one");
+        NewtLog.IgnoredSetting(logger, "SKIP_TLS_VERIFY=true: the server's certificate is not verified");
     }
     NewtLog.Starting(logger, CommandLine.Version, options.Id, options.Endpoint);
     using var stop = new CancellationTokenSource();

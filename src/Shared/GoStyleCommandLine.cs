@@ -35,7 +35,7 @@ internal static class GoStyleCommandLine
             }
             var name = token.Split('=', 2)[0];
             valueNext = !token.Contains('=', StringComparison.Ordinal)
-                && root.Options.Any(o => o is Option<string> && (o.Name == name || o.Aliases.Contains(name)));
+                && root.Options.Any(o => o is Option<string> or Option<string[]> && (o.Name == name || o.Aliases.Contains(name)));
             result.Add(token);
         }
         return result;

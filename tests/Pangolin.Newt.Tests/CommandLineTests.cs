@@ -1,3 +1,5 @@
+using Pangolin.Newt.Control;
+
 namespace Pangolin.Newt.Tests;
 
 public sealed class CommandLineTests
@@ -44,7 +46,7 @@ public sealed class CommandLineTests
         Assert.False(options.Metrics);
         Assert.Equal("127.0.0.1:2112", options.MetricsAddress);
         Assert.Null(options.UpDownScript);
-        Assert.Null(options.TlsClientCert);
+        Assert.Same(ServerTls.Default, options.ServerTls);
         Assert.False(options.EnforceHealthCheckCert);
         Assert.Equal(TimeSpan.FromSeconds(90), options.UdpProxyIdleTimeout);
         Assert.Null(options.PreferEndpoint);
@@ -69,7 +71,6 @@ public sealed class CommandLineTests
             ["NEWT_METRICS_PROMETHEUS_ENABLED"] = "1",
             ["NEWT_ADMIN_ADDR"] = "0.0.0.0:9100",
             ["UPDOWN_SCRIPT"] = "/usr/local/bin/updown",
-            ["TLS_CLIENT_CERT"] = "/etc/newt/client.p12",
             ["ENFORCE_HC_CERT"] = "TRUE",
             ["NEWT_UDP_PROXY_IDLE_TIMEOUT"] = "2m",
         });
@@ -88,7 +89,6 @@ public sealed class CommandLineTests
         Assert.True(options.Metrics);
         Assert.Equal("0.0.0.0:9100", options.MetricsAddress);
         Assert.Equal("/usr/local/bin/updown", options.UpDownScript);
-        Assert.Equal("/etc/newt/client.p12", options.TlsClientCert);
         Assert.True(options.EnforceHealthCheckCert);
         Assert.Equal(TimeSpan.FromMinutes(2), options.UdpProxyIdleTimeout);
     }
@@ -99,7 +99,7 @@ public sealed class CommandLineTests
         var options = Good([
             .. Required, "--mtu", "1420", "--dns", "2606:4700:4700::1111", "--log-level", "WARN", "--ping-interval", "1m",
             "--ping-timeout", "2s", "--native", "--interface", "wgnewt", "--health-file", "/run/newt.ok", "--metrics",
-            "--metrics-address", "[::1]:2112", "--updown", "/bin/updown", "--tls-client-cert", "/c.p12",
+            "--metrics-address", "[::1]:2112", "--updown", "/bin/updown",
             "--enforce-hc-cert", "--udp-proxy-idle-timeout", "30s", "--prefer-endpoint", "203.0.113.7:51820"]);
 
         Assert.Equal(1420, options.Mtu);
@@ -113,7 +113,6 @@ public sealed class CommandLineTests
         Assert.True(options.Metrics);
         Assert.Equal("[::1]:2112", options.MetricsAddress);
         Assert.Equal("/bin/updown", options.UpDownScript);
-        Assert.Equal("/c.p12", options.TlsClientCert);
         Assert.True(options.EnforceHealthCheckCert);
         Assert.Equal(TimeSpan.FromSeconds(30), options.UdpProxyIdleTimeout);
         Assert.Equal("203.0.113.7:51820", options.PreferEndpoint);
@@ -290,7 +289,7 @@ public sealed class CommandLineTests
         var result = CommandLine.Parse(["--help"], NoEnvironment);
 
         Assert.Equal(0, result.ExitCode);
-        foreach (var text in new[] { "--id", "NEWT_ID", "--secret", "NEWT_SECRET", "--endpoint", "PANGOLIN_ENDPOINT", "--mtu", "--dns", "--log-level", "LOG_LEVEL", "--ping-interval", "PING_INTERVAL", "--ping-timeout", "PING_TIMEOUT", "--native", "--native-main", "USE_NATIVE_INTERFACE", "--interface", "INTERFACE", "--health-file", "HEALTH_FILE", "--metrics", "NEWT_METRICS_PROMETHEUS_ENABLED", "--metrics-address", "NEWT_ADMIN_ADDR", "--updown", "UPDOWN_SCRIPT", "--tls-client-cert", "--accept-clients", "--enforce-hc-cert", "--udp-proxy-idle-timeout", "--prefer-endpoint", "--version", "a flag beats the\n  environment" })
+        foreach (var text in new[] { "--id", "NEWT_ID", "--secret", "NEWT_SECRET", "--endpoint", "PANGOLIN_ENDPOINT", "--mtu", "--dns", "--log-level", "LOG_LEVEL", "--ping-interval", "PING_INTERVAL", "--ping-timeout", "PING_TIMEOUT", "--native", "--native-main", "USE_NATIVE_INTERFACE", "--interface", "INTERFACE", "--health-file", "HEALTH_FILE", "--metrics", "NEWT_METRICS_PROMETHEUS_ENABLED", "--metrics-address", "NEWT_ADMIN_ADDR", "--updown", "UPDOWN_SCRIPT", "--tls-client-cert-file", "TLS_CLIENT_CERT", "--tls-client-key", "TLS_CLIENT_KEY", "--tls-client-ca", "TLS_CLIENT_CAS", "--tls-client-cert", "TLS_CLIENT_CERT_PKCS12", "SKIP_TLS_VERIFY", "--accept-clients", "--enforce-hc-cert", "--udp-proxy-idle-timeout", "--prefer-endpoint", "--version", "a flag beats the\n  environment" })
         {
             Assert.Contains(text, result.Output, StringComparison.Ordinal);
         }

@@ -22,7 +22,7 @@ public sealed class NewtProcessTests
             start.ArgumentList.Add(arg);
         }
         // The child must not pick up a developer's real settings.
-        foreach (var name in new[] { "NEWT_ID", "NEWT_SECRET", "PANGOLIN_ENDPOINT", "MTU", "LOG_LEVEL" })
+        foreach (var name in new[] { "NEWT_ID", "NEWT_SECRET", "PANGOLIN_ENDPOINT", "MTU", "LOG_LEVEL", "TLS_CLIENT_CERT", "TLS_CLIENT_KEY", "TLS_CLIENT_CAS", "TLS_CLIENT_CERT_PKCS12", "SKIP_TLS_VERIFY" })
         {
             start.Environment.Remove(name);
         }
@@ -61,6 +61,20 @@ public sealed class NewtProcessTests
         Assert.Equal(2, exitCode);
         Assert.Equal("", output);
         Assert.Equal("newt: --ping-interval: unknown unit \" seconds\" in duration \"3 seconds\"; use ns, us, ms, s, m or h\n", error);
+    }
+
+    [Fact]
+    public async Task A_missing_client_certificate_file_gives_one_line_and_exit_2_before_connecting()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), $"newt-missing-{Guid.NewGuid():N}.pem");
+
+        // The endpoint is a closed port: had newt tried to connect, it would retry rather than exit 2.
+        var (exitCode, output, error) = await RunNewtAsync("--id", "a", "--secret", "b", "--endpoint", "https://127.0.0.1:9",
+            "--tls-client-cert-file", missing, "--tls-client-key", missing);
+
+        Assert.Equal(2, exitCode);
+        Assert.Equal("", output);
+        Assert.Equal($"newt: --tls-client-cert-file: {missing}: no such file\n", error);
     }
 
     [Fact]

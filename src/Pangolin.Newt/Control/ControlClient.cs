@@ -29,14 +29,16 @@ internal sealed class ControlClient(NewtMetrics? metrics = null) : IAsyncDisposa
         return new UriBuilder(scheme, endpoint.Host, endpoint.Port, "/api/v1/ws", $"?token={Uri.EscapeDataString(token)}&clientType=newt").Uri;
     }
 
-    public async Task ConnectAsync(Uri endpoint, string token, TimeSpan timeout, CancellationToken ct)
+    /// <summary>Opens the socket through <paramref name="server"/>'s handler, so with get-token's TLS settings.</summary>
+    public async Task ConnectAsync(Uri endpoint, string token, ServerConnection server, TimeSpan timeout, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(server);
         _socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(30);
         using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         connectTimeout.CancelAfter(timeout);
         try
         {
-            await _socket.ConnectAsync(WebSocketUri(endpoint, token), connectTimeout.Token);
+            await _socket.ConnectAsync(WebSocketUri(endpoint, token), server.WebSocketInvoker, connectTimeout.Token);
         }
         catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
         {
@@ -44,7 +46,7 @@ internal sealed class ControlClient(NewtMetrics? metrics = null) : IAsyncDisposa
         }
         catch (WebSocketException e)
         {
-            throw new EndpointException($"the WebSocket to {endpoint.Host} failed: {e.Message}", e);
+            throw new EndpointException($"the WebSocket to {endpoint.Host} failed: {server.Explain(e)}", e);
         }
         _writer = WriteLoopAsync(_stop.Token);
     }

@@ -16,7 +16,7 @@ internal sealed class EndpointException(string message, Exception? inner = null)
 /// <c>POST {endpoint}/api/v1/auth/newt/get-token</c>: the id and secret for a short-lived WebSocket token. As upstream's
 /// newt, the endpoint's path is kept here (it is dropped for the WebSocket).
 /// </summary>
-internal sealed class TokenClient(HttpClient http, NewtOptions options)
+internal sealed class TokenClient(ServerConnection server, NewtOptions options)
 {
     public async Task<string> GetTokenAsync(CancellationToken ct)
     {
@@ -29,15 +29,15 @@ internal sealed class TokenClient(HttpClient http, NewtOptions options)
         HttpResponseMessage response;
         try
         {
-            response = await http.SendAsync(request, ct);
+            response = await server.Http.SendAsync(request, ct);
         }
         catch (HttpRequestException e)
         {
-            throw new EndpointException($"cannot reach {options.Endpoint}: {e.Message}", e);
+            throw new EndpointException($"cannot reach {options.Endpoint}: {server.Explain(e)}", e);
         }
         catch (TaskCanceledException e) when (!ct.IsCancellationRequested)
         {
-            throw new EndpointException($"cannot reach {options.Endpoint}: no answer within {http.Timeout.TotalSeconds:0} s", e);
+            throw new EndpointException($"cannot reach {options.Endpoint}: no answer within {server.Http.Timeout.TotalSeconds:0} s", e);
         }
         using (response)
         {
