@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
@@ -15,7 +17,12 @@ builder.Logging.SetMinimumLevel(LogLevel.Warning);
 var bench = builder.Configuration.GetSection("Bench");
 var frontPort = bench.GetValue("FrontPort", 18090);
 var tcpFrontPort = bench.GetValue("TcpFrontPort", 15201);
-builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, frontPort));
+var loadPort = bench.GetValue("LoadPort", 18091);
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.Listen(IPAddress.Loopback, frontPort);
+    kestrel.Listen(IPAddress.Loopback, loadPort);
+});
 await using var app = builder.Build();
 
 var targets = new TaskCompletionSource<(int Http, int Tcp)>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -28,6 +35,15 @@ app.MapWhen(context => context.Connection.LocalPort == frontPort, front => front
     context.Response.StatusCode = (int)response.StatusCode;
     context.Response.ContentLength = response.Content.Headers.ContentLength;
     await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted);
+}));
+// GET /load?connections=64&seconds=10 on the load port: the server itself sends keep-alive 1 KB requests to the HTTP
+// target through the tunnel, from that many loops, like wrk would (the "request rate from the server").
+app.MapWhen(context => context.Connection.LocalPort == loadPort, load => load.Run(async context =>
+{
+    await targets.Task;
+    var connections = int.Parse(context.Request.Query["connections"].FirstOrDefault() ?? "64", CultureInfo.InvariantCulture);
+    var duration = TimeSpan.FromSeconds(double.Parse(context.Request.Query["seconds"].FirstOrDefault() ?? "10", CultureInfo.InvariantCulture));
+    await context.Response.WriteAsync(await LoadAsync(upstream!, connections, duration, context.RequestAborted), context.RequestAborted);
 }));
 app.UsePangolin();
 await app.StartAsync();
@@ -71,6 +87,42 @@ Console.WriteLine("ready");
 await app.WaitForShutdownAsync();
 tcpFront.Stop();
 return 0;
+
+static async Task<string> LoadAsync(HttpMessageInvoker upstream, int connections, TimeSpan duration, CancellationToken ct)
+{
+    var clock = Stopwatch.StartNew();
+    var errors = 0;
+    var loops = Enumerable.Range(0, connections).Select(_ => Task.Run(async () =>
+    {
+        var latencies = new List<long>(100_000);
+        while (clock.Elapsed < duration)
+        {
+            var start = Stopwatch.GetTimestamp();
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, "http://backend/1k");
+                using var response = await upstream.SendAsync(request, ct);
+                await response.Content.CopyToAsync(Stream.Null, ct);
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    Interlocked.Increment(ref errors);
+                    continue;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                Interlocked.Increment(ref errors);
+                continue;
+            }
+            latencies.Add(Stopwatch.GetTimestamp() - start);
+        }
+        return latencies;
+    }, ct)).ToArray();
+    var all = (await Task.WhenAll(loops)).SelectMany(l => l).Order().ToArray();
+    var elapsed = clock.Elapsed.TotalSeconds;
+    double Ms(double quantile) => all.Length == 0 ? double.NaN : all[(int)Math.Min(all.Length - 1, quantile * all.Length)] * 1000.0 / Stopwatch.Frequency;
+    return string.Create(CultureInfo.InvariantCulture, $"{all.Length / elapsed:F0}\t{Ms(0.5):F2}\t{Ms(0.99):F2}\t{errors}\n");
+}
 
 static async Task<(int Http, int Tcp)> SetUpAsync(WebApplication app, IConfiguration bench)
 {

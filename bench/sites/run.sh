@@ -154,6 +154,7 @@ iperf_run() { # name host port
 # Warm-up, unmeasured: a server runs for days, so the measured runs should not include its JIT compiling the path.
 for url in http://10.220.0.2:18080/1k http://100.89.220.2:18080/1k http://127.0.0.1:18082/1k; do $GX wrk -t2 -c64 -d2s "$url" > /dev/null 2>&1; done
 $GX wrk -t2 -c64 -d8s http://127.0.0.1:18090/1k > /dev/null 2>&1
+$GX curl -sf "http://127.0.0.1:18091/load?connections=64&seconds=3" > /dev/null
 $GX iperf3 -c 127.0.0.1 -p 15201 -t 3 > /dev/null 2>&1
 {
   echo "# 1 KB requests, wrk -t2 -c64 -d$DUR (req/s, p50 ms, p99 ms, errors)"
@@ -161,6 +162,7 @@ $GX iperf3 -c 127.0.0.1 -p 15201 -t 3 > /dev/null 2>&1
   wrk_run wireguard-go http://100.89.220.2:18080/1k 64
   wrk_run nginx+wireguard-go http://127.0.0.1:18082/1k 64
   wrk_run newt http://127.0.0.1:18090/1k 64
+  printf 'server-to-newt\t%s\n' "$($GX curl -sf "http://127.0.0.1:18091/load?connections=64&seconds=${DUR%s}")"
   echo "# bulk TCP, iperf3 -t $IPERF_T (Gbit/s)"
   iperf_run direct 10.220.0.2 5201
   iperf_run wireguard-go 100.89.220.2 5201
@@ -193,9 +195,11 @@ for line in open(sys.argv[1]):
     parts = line.rstrip('\n').split('\t'); rows[parts[0] + ('' if len(parts) > 2 else '/bulk')] = parts
 d, g, n = float(rows['direct'][1]), float(rows['wireguard-go'][1]), float(rows['newt'][1])
 pg = float(rows['nginx+wireguard-go'][1])
+sn = float(rows['server-to-newt'][1])
 bd, bg, bn = float(rows['direct/bulk'][1]), float(rows['wireguard-go/bulk'][1]), float(rows['newt/bulk'][1])
 print()
 print(f"1 KB req/s: direct {d:.0f}, wireguard-go {g:.0f} ({g/d:.2f} of direct), nginx proxy + wireguard-go {pg:.0f} ({pg/d:.2f}), newt with our proxy front {n:.0f} ({n/d:.2f} of direct, {n/g:.2f}x wireguard-go, {n/pg:.2f}x nginx + wireguard-go)")
+print(f"1 KB req/s sent by the server itself (64 keep-alive loops) through newt: {sn:.0f} ({sn/d:.2f} of direct, {sn/g:.2f}x wireguard-go with wrk)")
 print(f"bulk Gbit/s: direct {bd:.3f}, wireguard-go {bg:.3f}, newt {bn:.3f} ({bn/bg:.1f}x wireguard-go, {bn/bd:.3f} of direct)")
 PY
 echo "newt RSS: idle ${rss_idle} kB, with 1,000 proxied connections ${rss_loaded} kB, after ${rss_after} kB"
