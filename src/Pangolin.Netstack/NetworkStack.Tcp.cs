@@ -12,40 +12,34 @@ public sealed partial class NetworkStack
 {
     private readonly ConcurrentDictionary<ConnectionKey, TcpConnection> _connections = new();
     private readonly ConcurrentDictionary<int, Tcp.TcpListener> _listeners = new();
-    private readonly List<TcpConnection> _deferredAcks = [];
+    private readonly List<TcpConnection> _batched = [];
     private bool _inReceiveBatch;
     private int _nextEphemeralTcpPort = FirstEphemeralPort;
     private long _resetsSent;
 
     /// <summary>
     /// Marks the packets given to <see cref="Receive"/> until <see cref="EndReceiveBatch"/> as one batch of the link
-    /// (one read of many datagrams): a connection that would acknowledge every second segment acknowledges them all
-    /// once, at the end of the batch, as a kernel does for what GRO merged. Out-of-order data, FINs and window
-    /// changes are still acknowledged at once. Called on the receiving thread.
+    /// (one read of many datagrams), as GRO lets a kernel see them: a connection acknowledges the batch's in-order
+    /// segments once at its end rather than every second one. Out-of-order data, FINs and window updates are still
+    /// acknowledged at once. Called on the receiving thread.
     /// </summary>
     public void BeginReceiveBatch() => _inReceiveBatch = true;
 
-    /// <summary>Ends the batch <see cref="BeginReceiveBatch"/> began and sends the acknowledgements it held back.</summary>
+    /// <summary>Ends the batch <see cref="BeginReceiveBatch"/> began: sends the ACKs it held back.</summary>
     public void EndReceiveBatch()
     {
         _inReceiveBatch = false;
-        foreach (var connection in _deferredAcks)
+        foreach (var connection in _batched)
         {
-            connection.SendDeferredAck();
+            connection.EndReceiveBatch();
         }
-        _deferredAcks.Clear();
+        _batched.Clear();
     }
 
-    /// <summary>True when the ACK is held for the end of the receive batch (the connection then sends it itself otherwise).</summary>
-    internal bool TryDeferAck(TcpConnection connection)
-    {
-        if (!_inReceiveBatch)
-        {
-            return false;
-        }
-        _deferredAcks.Add(connection);
-        return true;
-    }
+    /// <summary>Inside a receive batch (receiving thread only): an ACK due waits for its end.</summary>
+    internal bool InReceiveBatch => _inReceiveBatch;
+
+    internal void AddToReceiveBatch(TcpConnection connection) => _batched.Add(connection);
 
     /// <summary>Connections in the table (every state but CLOSED), for diagnostics and tests.</summary>
     public int TcpConnectionCount => _connections.Count;

@@ -187,19 +187,6 @@ internal sealed partial class TcpConnection
         _ackDeadline = long.MaxValue;
     }
 
-    /// <summary>The end of a receive batch: the ACK held back, unless a segment sent since carried it.</summary>
-    internal void SendDeferredAck()
-    {
-        lock (_lock)
-        {
-            _ackDeferred = false;
-            if (_segmentsSinceAck > 0 && _state is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
-            {
-                SendAck();
-            }
-        }
-    }
-
     private ushort AdvertisedWindow()
     {
         var window = ReceiveWindow;
