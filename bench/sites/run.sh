@@ -39,7 +39,8 @@ cleanup() {
   rm -f /var/run/wireguard/psbg.sock /var/run/wireguard/psbs.sock
   rm -rf "$W"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap "exit 143" INT TERM # through the EXIT trap, once; a trap that returned would resume the HOLD loop
 
 echo "building the server's bench host and publishing newt (Native AOT)..." >&2
 dotnet build -c Release -v q --nologo "$ROOT/bench/Pangolin.Sites.Bench" -o "$W/srv" > "$W/build.log" 2>&1 || { cat "$W/build.log"; exit 1; }
