@@ -144,7 +144,8 @@ public sealed partial class NetworkStack
     private bool ReceiveTcp(in IpPacket ip)
     {
         var segment = ip.Payload;
-        if (!TcpSegmentView.TryParse(segment, out var tcp) || !TcpHeader.IsChecksumValid(segment, ip.PseudoHeaderSum(segment.Length)))
+        if (!TcpSegmentView.TryParse(segment, out var tcp)
+            || !Options.LinkAuthenticatesPackets && !TcpHeader.IsChecksumValid(segment, ip.PseudoHeaderSum(segment.Length)))
         {
             return false;
         }

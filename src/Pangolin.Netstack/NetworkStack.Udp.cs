@@ -66,7 +66,7 @@ public sealed partial class NetworkStack
         datagram = datagram[..length];
         var checksum = BinaryPrimitives.ReadUInt16BigEndian(datagram[6..]);
         // IPv4 may omit the checksum (zero); IPv6 may not (RFC 8200 §8.1).
-        if ((checksum != 0 || ip.IsIPv6) && !InternetChecksum.IsValid(InternetChecksum.Add(datagram, ip.PseudoHeaderSum(datagram.Length))))
+        if ((checksum != 0 || ip.IsIPv6) && !Options.LinkAuthenticatesPackets && !InternetChecksum.IsValid(InternetChecksum.Add(datagram, ip.PseudoHeaderSum(datagram.Length))))
         {
             return false;
         }

@@ -22,6 +22,13 @@ public sealed class NetworkStackOptions
     /// <summary>The largest TCP receive window a connection offers (its receive buffer).</summary>
     public int TcpReceiveBufferSize { get; init; } = 1 << 20;
 
+    /// <summary>
+    /// The link hands over only packets whose integrity it has already checked — a WireGuard tunnel authenticates
+    /// every packet with Poly1305 — so the TCP and UDP checksums of received packets are not verified again (kernel
+    /// WireGuard marks decrypted packets CHECKSUM_UNNECESSARY for the same reason). Sent packets keep theirs.
+    /// </summary>
+    public bool LinkAuthenticatesPackets { get; init; }
+
     /// <summary>Turns Nagle's algorithm off (TCP_NODELAY) for every connection.</summary>
     public bool TcpNoDelay { get; init; }
 

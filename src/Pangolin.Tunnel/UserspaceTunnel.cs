@@ -49,7 +49,9 @@ public sealed partial class UserspaceTunnel : IConfigurableDevice, IAsyncDisposa
             });
         _link = new DeviceLink(_interface);
         // No Nagle: what crosses this stack is relayed data that a proxy should pass on at once, as proxies set TCP_NODELAY.
-        stack = new NetworkStack(_link, options.StackOptions ?? new NetworkStackOptions { Time = options.Time, TcpNoDelay = true });
+        // The device delivers only packets it has authenticated: their inner checksums need no second check.
+        stack = new NetworkStack(_link, options.StackOptions
+            ?? new NetworkStackOptions { Time = options.Time, TcpNoDelay = true, LinkAuthenticatesPackets = true });
         _stack = stack;
         try
         {

@@ -68,10 +68,41 @@ public sealed class ReceivePathTests
         Assert.Equal(datagram.AsSpan(0, 28).ToArray(), icmp[8..].ToArray());
     }
 
-    private static (NetworkStack Stack, CapturingLink Link) Create()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Bad_TCP_and_UDP_checksums_are_dropped_unless_the_link_authenticates_its_packets(bool linkAuthenticates)
+    {
+        var (stack, link) = Create(linkAuthenticates);
+        var datagram = Udp(Peer, Stack, 40000, 9, "knock"u8);
+        datagram[27] ^= 1; // the UDP checksum
+        var syn = new TestSegment
+        {
+            Source = Peer,
+            Destination = Stack,
+            SourcePort = 40001,
+            DestinationPort = 9,
+            Sequence = 1000,
+            Flags = Netstack.Tcp.TcpFlags.Syn,
+            Window = 65535,
+        }.ToIpv4Packet();
+        syn[37] ^= 1; // the TCP checksum
+
+        stack.Receive(datagram);
+        stack.Receive(syn);
+
+        // A closed port's answers (port unreachable, a reset) show each packet got past the checks.
+        Assert.Equal(linkAuthenticates ? 2 : 0, link.Sent.Count);
+        if (!linkAuthenticates)
+        {
+            Assert.Equal(2, stack.DroppedPackets);
+        }
+    }
+
+    private static (NetworkStack Stack, CapturingLink Link) Create(bool linkAuthenticates = false)
     {
         var link = new CapturingLink();
-        var stack = new NetworkStack(link);
+        var stack = new NetworkStack(link, new NetworkStackOptions { LinkAuthenticatesPackets = linkAuthenticates });
         stack.AddAddress(Stack);
         return (stack, link);
     }
