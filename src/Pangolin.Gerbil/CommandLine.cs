@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using NSec.Cryptography;
+using Pangolin.Protocol.Gerbil;
 using Pangolin.Shared;
 
 namespace Pangolin.Gerbil;
@@ -33,9 +34,6 @@ internal static class CommandLine
 {
     private const int MinManagedMtu = 576;
     private const int MaxManagedMtu = 9000;
-
-    /// <summary>Upstream gerbil's minimum for CONTROL_API_TOKEN.</summary>
-    public const int MinControlApiTokenLength = 32;
 
     public static string Version { get; } = ReadVersion();
 
@@ -195,9 +193,9 @@ internal static class CommandLine
         string? token = null;
         if (read.String(null, "CONTROL_API_TOKEN") is { } tokenSetting)
         {
-            if (tokenSetting.Value.Length < MinControlApiTokenLength)
+            if (tokenSetting.Value.Length < GerbilControl.MinControlApiTokenLength)
             {
-                throw new BadSettingException(tokenSetting.Source, $"must be at least {MinControlApiTokenLength} characters, not {tokenSetting.Value.Length}");
+                throw new BadSettingException(tokenSetting.Source, $"must be at least {GerbilControl.MinControlApiTokenLength} characters, not {tokenSetting.Value.Length}");
             }
             token = tokenSetting.Value;
         }

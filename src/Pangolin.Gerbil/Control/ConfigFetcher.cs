@@ -18,8 +18,6 @@ namespace Pangolin.Gerbil.Control;
 /// </summary>
 internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, PublicKey? signingKey, TimeProvider time, ILogger<ConfigFetcher> logger)
 {
-    public const string SignatureHeader = "X-Gerbil-Config-Signature";
-
     public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(5);
 
     /// <summary>After the first failure, one warning per this many attempts (a minute), the others at debug.</summary>
@@ -67,7 +65,7 @@ internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, P
             }
             // The bytes as they came: the signature covers exactly these.
             bytes = await response.Content.ReadAsByteArrayAsync(cancellationToken);
-            signature = response.Headers.TryGetValues(SignatureHeader, out var values) ? values.FirstOrDefault() : null;
+            signature = response.Headers.TryGetValues(GerbilControl.ConfigSignatureHeader, out var values) ? values.FirstOrDefault() : null;
         }
         catch (HttpRequestException e)
         {
@@ -80,8 +78,8 @@ internal sealed partial class ConfigFetcher(HttpClient http, Uri getConfigUrl, P
         if (signingKey is not null && !SignedBy(signingKey, bytes, signature))
         {
             return (null, signature is null
-                ? $"the answer has no {SignatureHeader} header, and REMOTE_CONFIG_SIGNING_KEY requires one"
-                : $"the answer's {SignatureHeader} is not REMOTE_CONFIG_SIGNING_KEY's signature of its body");
+                ? $"the answer has no {GerbilControl.ConfigSignatureHeader} header, and REMOTE_CONFIG_SIGNING_KEY requires one"
+                : $"the answer's {GerbilControl.ConfigSignatureHeader} is not REMOTE_CONFIG_SIGNING_KEY's signature of its body");
         }
         GetConfigResponse? body;
         try

@@ -168,17 +168,14 @@ internal sealed partial class TcpConnection
             }
             else if (++_segmentsSinceAck >= 2)
             {
-                if (_stack.InReceiveBatch)
-                {
-                    if (!_ackDeferred)
-                    {
-                        _ackDeferred = true;
-                        _stack.AddToReceiveBatch(this);
-                    }
-                }
-                else
+                if (!_stack.InReceiveBatch)
                 {
                     SendAck();
+                }
+                else if (!_ackDeferred)
+                {
+                    _ackDeferred = true;
+                    _stack.AddToReceiveBatch(this);
                 }
             }
             else if (_ackDeadline == long.MaxValue)

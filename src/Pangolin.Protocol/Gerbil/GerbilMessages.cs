@@ -69,3 +69,13 @@ public sealed record GerbilStatusResponse
 {
     public string Status { get; init => field = value ?? ""; } = "";
 }
+
+/// <summary>The guards newest upstream gerbil puts on the exit-node contracts (U:gerbil main.go), shared by both sides.</summary>
+public static class GerbilControl
+{
+    /// <summary>The response header of get-config holding the base64 Ed25519 signature of its exact body bytes.</summary>
+    public const string ConfigSignatureHeader = "X-Gerbil-Config-Signature";
+
+    /// <summary>The shortest CONTROL_API_TOKEN gerbil accepts.</summary>
+    public const int MinControlApiTokenLength = 32;
+}

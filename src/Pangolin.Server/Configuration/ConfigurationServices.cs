@@ -1,6 +1,7 @@
 using System.Collections;
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
+using Pangolin.Protocol.Gerbil;
 using Pangolin.Server.Sites;
 
 namespace Pangolin.Server.Configuration;
@@ -201,10 +202,10 @@ internal sealed class GerbilValidator : IValidateOptions<GerbilOptions>
     public ValidateOptionsResult Validate(string? name, GerbilOptions options)
     {
         // Secrets: the messages never show the value.
-        if (options.ControlApiToken is { } token && token.Length < GerbilConfigSigner.MinControlApiTokenLength)
+        if (options.ControlApiToken is { } token && token.Length < GerbilControl.MinControlApiTokenLength)
         {
             return ValidateOptionsResult.Fail(
-                $"Gerbil:ControlApiToken must be at least {GerbilConfigSigner.MinControlApiTokenLength} characters, as gerbil's CONTROL_API_TOKEN (got {token.Length})");
+                $"Gerbil:ControlApiToken must be at least {GerbilControl.MinControlApiTokenLength} characters, as gerbil's CONTROL_API_TOKEN (got {token.Length})");
         }
         if (options.ConfigSigningKey is { } key)
         {

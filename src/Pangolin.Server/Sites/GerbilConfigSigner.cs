@@ -13,11 +13,6 @@ namespace Pangolin.Server.Sites;
 /// </summary>
 public sealed class GerbilConfigSigner : IDisposable
 {
-    public const string SignatureHeader = "X-Gerbil-Config-Signature";
-
-    /// <summary>Upstream gerbil's minimum for CONTROL_API_TOKEN, and so for Gerbil:ControlApiToken.</summary>
-    public const int MinControlApiTokenLength = 32;
-
     private readonly Key? _key;
 
     public GerbilConfigSigner(IOptions<GerbilOptions> options)

@@ -97,7 +97,7 @@ public static partial class GerbilInternalApi
             ProtocolJsonContext.Default.GetConfigResponse);
         if (signer.Sign(body) is { } signature)
         {
-            http.Response.Headers[GerbilConfigSigner.SignatureHeader] = signature;
+            http.Response.Headers[GerbilControl.ConfigSignatureHeader] = signature;
         }
         return Results.Bytes(body, "application/json; charset=utf-8");
     }

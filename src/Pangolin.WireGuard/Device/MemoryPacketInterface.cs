@@ -140,37 +140,29 @@ public sealed class MemoryPacketInterface : IPacketInterface
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Math.Min(buffers.Length, sizes.Length));
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        if (_batchHandler is not null)
+        _batchHandler?.Invoke(true);
+        try
         {
-            _batchHandler(true);
-            try
+            for (var i = 0; i < count; i++)
             {
-                for (var i = 0; i < count; i++)
+                var packet = buffers[i].AsSpan(offset, sizes[i]);
+                if (_handler is not null)
                 {
-                    _handler!(buffers[i].AsSpan(offset, sizes[i]));
+                    _handler(packet);
+                }
+                else if (_whenFull == FullQueueBehavior.Block)
+                {
+                    _toStack!.Add(packet, this, CancellationToken.None);
+                }
+                else if (!_toStack!.TryAdd(packet, this))
+                {
+                    Interlocked.Increment(ref _droppedWrites);
                 }
             }
-            finally
-            {
-                _batchHandler(false);
-            }
-            return;
         }
-        for (var i = 0; i < count; i++)
+        finally
         {
-            var packet = buffers[i].AsSpan(offset, sizes[i]);
-            if (_handler is not null)
-            {
-                _handler(packet);
-            }
-            else if (_whenFull == FullQueueBehavior.Block)
-            {
-                _toStack!.Add(packet, this, CancellationToken.None);
-            }
-            else if (!_toStack!.TryAdd(packet, this))
-            {
-                Interlocked.Increment(ref _droppedWrites);
-            }
+            _batchHandler?.Invoke(false);
         }
     }
 

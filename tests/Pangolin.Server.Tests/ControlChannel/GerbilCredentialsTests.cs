@@ -102,7 +102,7 @@ public sealed class GerbilCredentialsTests(PostgresServer postgres) : NewtTestBa
         Assert.NotNull(key);
         Assert.Equal(values["REMOTE_CONFIG_SIGNING_KEY"], Convert.ToBase64String(key.PublicKey.Export(KeyBlobFormat.RawPublicKey)));
         Assert.Equal(values["Gerbil:ControlApiToken"], values["CONTROL_API_TOKEN"]);
-        Assert.True(values["CONTROL_API_TOKEN"].Length >= GerbilConfigSigner.MinControlApiTokenLength);
+        Assert.True(values["CONTROL_API_TOKEN"].Length >= Pangolin.Protocol.Gerbil.GerbilControl.MinControlApiTokenLength);
     }
 
     [Fact]
