@@ -6,25 +6,26 @@ namespace Pangolin.WireGuard.Noise;
 
 /// <summary>
 /// The transport keys of one session (whitepaper §5.4.5): a send and a receive key, the send counter, the replay
-/// filter of the receive direction and the indices both sides use to name it. ChaCha20-Poly1305 comes from the
-/// BCL (OpenSSL) for packets of 1 KiB and more — an instance (an initialised cipher context) is not thread-safe, so
-/// each call borrows one from a small lock-free cache and gives it back — and from libsodium for smaller ones, where
-/// OpenSSL's per-call set-up costs more than the cipher. Calls in flight hold the keys: Dispose waits for them
-/// before it zeroes the keys, so no packet is ever sealed with a wiped (all-zero, public) key.
+/// filter of the receive direction and the indices both sides use to name it. ChaCha20-Poly1305 comes from OpenSSL
+/// for packets of 256 bytes and more, through cipher contexts set up once per key — a context is not thread-safe, so
+/// each call borrows one from a small lock-free cache and gives it back — and from libsodium for smaller ones (and
+/// for all when libcrypto 3 is missing), where a context's re-arming costs more than the cipher. Calls in flight hold
+/// the keys: Dispose waits for them before it zeroes the keys and frees the contexts, so no packet is ever sealed
+/// with a wiped (all-zero, public) key.
 /// </summary>
 internal sealed class Keypair : IDisposable
 {
     private readonly byte[] _sendKey;
     private readonly byte[] _receiveKey;
-    private readonly ChaCha20Poly1305?[] _senders = new ChaCha20Poly1305?[CacheSize];
-    private readonly ChaCha20Poly1305?[] _receivers = new ChaCha20Poly1305?[CacheSize];
+    private readonly nint[] _senders = new nint[CacheSize];
+    private readonly nint[] _receivers = new nint[CacheSize];
     private long _sendNonce;
     private int _disposed;
 
     private const int CacheSize = 8;
 
-    /// <summary>Below this many bytes libsodium is faster (TransportBenchmarks); from it OpenSSL.</summary>
-    private const int SmallPacket = 1024;
+    /// <summary>Below this many bytes libsodium is faster (AeadBenchmarks: they cross near 256 B); from it OpenSSL.</summary>
+    private const int SmallPacket = 256;
 
     private int _users;
 
@@ -69,19 +70,19 @@ internal sealed class Keypair : IDisposable
         Enter();
         try
         {
-            if (plaintext.Length < SmallPacket)
+            if (plaintext.Length < SmallPacket || !OpenSsl.IsAvailable)
             {
                 Sodium.Encrypt(_sendKey, nonce, plaintext, tag);
                 return;
             }
-            var aead = Borrow(_senders, _sendKey);
+            var context = Borrow(_senders, _sendKey, encrypt: true);
             try
             {
-                aead.Encrypt(nonce, plaintext, plaintext, tag);
+                OpenSsl.Encrypt(context, nonce, plaintext, tag);
             }
             finally
             {
-                GiveBack(_senders, aead);
+                GiveBack(_senders, context);
             }
         }
         finally
@@ -98,23 +99,18 @@ internal sealed class Keypair : IDisposable
         Enter();
         try
         {
-            if (ciphertext.Length < SmallPacket)
+            if (ciphertext.Length < SmallPacket || !OpenSsl.IsAvailable)
             {
                 return Sodium.Decrypt(_receiveKey, nonce, ciphertext, tag);
             }
-            var aead = Borrow(_receivers, _receiveKey);
+            var context = Borrow(_receivers, _receiveKey, encrypt: false);
             try
             {
-                aead.Decrypt(nonce, ciphertext, tag, ciphertext);
-                return true;
-            }
-            catch (AuthenticationTagMismatchException)
-            {
-                return false;
+                return OpenSsl.Decrypt(context, nonce, ciphertext, tag);
             }
             finally
             {
-                GiveBack(_receivers, aead);
+                GiveBack(_receivers, context);
             }
         }
         finally
@@ -136,36 +132,30 @@ internal sealed class Keypair : IDisposable
 
     private void Exit() => Interlocked.Decrement(ref _users);
 
-    private static ChaCha20Poly1305 Borrow(ChaCha20Poly1305?[] cache, byte[] key)
+    private static nint Borrow(nint[] cache, byte[] key, bool encrypt)
     {
         for (var i = 0; i < cache.Length; i++)
         {
-            if (Volatile.Read(ref cache[i]) is not null && Interlocked.Exchange(ref cache[i], null) is { } cached)
+            if (Volatile.Read(ref cache[i]) != 0 && Interlocked.Exchange(ref cache[i], 0) is var cached and not 0)
             {
                 return cached;
             }
         }
-        return new ChaCha20Poly1305(key);
+        return OpenSsl.CreateContext(key, encrypt);
     }
 
-    private void GiveBack(ChaCha20Poly1305?[] cache, ChaCha20Poly1305 aead)
+    /// <summary>Back into a free slot of the cache, or freed when the cache is full. Runs inside Enter/Exit, so Dispose
+    /// (which waits for every call to leave) frees whatever is cached only after the last give-back.</summary>
+    private static void GiveBack(nint[] cache, nint context)
     {
-        if (!IsDisposed)
+        for (var i = 0; i < cache.Length; i++)
         {
-            for (var i = 0; i < cache.Length; i++)
+            if (Volatile.Read(ref cache[i]) == 0 && Interlocked.CompareExchange(ref cache[i], context, 0) == 0)
             {
-                if (Volatile.Read(ref cache[i]) is null && Interlocked.CompareExchange(ref cache[i], aead, null) is null)
-                {
-                    // Dispose may have emptied the cache between the check above and this store: look again.
-                    if (IsDisposed && Interlocked.Exchange(ref cache[i], null) is { } late)
-                    {
-                        late.Dispose();
-                    }
-                    return;
-                }
+                return;
             }
         }
-        aead.Dispose();
+        OpenSsl.Free(context);
     }
 
     /// <summary>§5.4.6: 32 zero bits followed by the 64-bit little-endian counter.</summary>
@@ -188,8 +178,16 @@ internal sealed class Keypair : IDisposable
         CryptographicOperations.ZeroMemory(_receiveKey);
         for (var i = 0; i < CacheSize; i++)
         {
-            Interlocked.Exchange(ref _senders[i], null)?.Dispose();
-            Interlocked.Exchange(ref _receivers[i], null)?.Dispose();
+            FreeCached(ref _senders[i]);
+            FreeCached(ref _receivers[i]);
+        }
+    }
+
+    private static void FreeCached(ref nint slot)
+    {
+        if (Interlocked.Exchange(ref slot, 0) is var context and not 0)
+        {
+            OpenSsl.Free(context);
         }
     }
 }

@@ -307,6 +307,8 @@ public sealed class RfcVectorTests
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(16)]
+    [InlineData(255)]
+    [InlineData(256)]
     [InlineData(1008)]
     [InlineData(1023)]
     [InlineData(1024)]
@@ -334,6 +336,10 @@ public sealed class RfcVectorTests
         {
             tampered[size / 2] ^= 1;
             Assert.False(receiver.Decrypt(9, tampered, tag));
+            // A refused packet must not leave its unauthenticated plaintext behind (OpenSSL decrypts before it checks).
+            var unauthenticated = plaintext.ToArray();
+            unauthenticated[size / 2] ^= 1;
+            Assert.NotEqual(unauthenticated, tampered);
         }
         Assert.True(receiver.Decrypt(9, packet, tag));
         Assert.Equal(plaintext, packet);
