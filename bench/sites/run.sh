@@ -102,7 +102,9 @@ $SX wg set psbs listen-port 51820 private-key "$W/site.key" peer "$(cat "$W/gw.p
 ip -n $GW addr add 100.89.220.1/24 dev psbg; ip -n $GW link set psbg mtu "$MTU" up
 ip -n $SITE addr add 100.89.220.2/24 dev psbs; ip -n $SITE link set psbs mtu "$MTU" up
 
-# Ours: the server (embedded exit node on UDP 51821) in the server's namespace, newt in the site's.
+# Ours: the server (embedded exit node on UDP 51821) in the server's namespace, newt in the site's. Held set-ups are
+# for profiling: the server then writes /tmp/perf-PID.map so that perf names its JIT-compiled frames.
+[ -n "${HOLD:-}" ] && export DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 # W^X code lives in a memfd perf cannot map
 $GX nginx -p "$W/proxy" -c "$W/proxy.conf" -e stderr 2> "$W/proxy.log" & PIDS+=($!)
 $GX dotnet "$W/srv/sites-bench.dll" --App:DataDirectory="$W/data" --App:DashboardUrl=http://10.220.0.1:3000 \
   --Domains:main:BaseDomain=bench.test --Gerbil:BaseEndpoint=10.220.0.1 --Gerbil:ListenPort=51821 --Gerbil:Mtu="$MTU" \

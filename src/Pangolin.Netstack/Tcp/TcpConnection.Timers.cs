@@ -57,6 +57,13 @@ internal sealed partial class TcpConnection
         return _lastReceived + Ticks(keepAlive.Idle) + (_keepAliveProbes * Ticks(keepAlive.Interval));
     }
 
+    /// <summary>
+    /// Sets the timer for the earliest deadline — lazily: it is changed only when that deadline comes before the one it
+    /// is armed for. A later or cancelled deadline leaves it armed, and OnTimer, finding nothing due, re-arms it for
+    /// whatever is then the earliest (as Linux's sk_reset_timer leaves a pending timer alone). The deadlines move on
+    /// nearly every segment — the RTO restarts with each ACK, delayed ACKs come and go — and changing a .NET timer
+    /// each time (a global lock and a queue update) cost more than the segment's TCP processing.
+    /// </summary>
     private void ArmTimer()
     {
         var deadline = Math.Min(Math.Min(_ackDeadline, _timeWaitDeadline), Math.Min(_persistDeadline, KeepAliveDeadline()));
@@ -64,11 +71,11 @@ internal sealed partial class TcpConnection
         {
             deadline = Math.Min(deadline, _rto.Deadline);
         }
-        if (deadline == long.MaxValue || _state == TcpState.Closed)
+        if (deadline >= _timerArmedFor || _state == TcpState.Closed)
         {
-            _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             return;
         }
+        _timerArmedFor = deadline;
         var due = _stack.Time.GetElapsedTime(_stack.Time.GetTimestamp(), deadline);
         _timer.Change(due < TimeSpan.Zero ? TimeSpan.Zero : due, Timeout.InfiniteTimeSpan);
     }
@@ -77,6 +84,7 @@ internal sealed partial class TcpConnection
     {
         lock (_lock)
         {
+            _timerArmedFor = long.MaxValue; // fired: the next ArmTimer sets it again
             if (_state == TcpState.Closed)
             {
                 return;

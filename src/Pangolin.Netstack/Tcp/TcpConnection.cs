@@ -23,6 +23,7 @@ internal sealed partial class TcpConnection
     private readonly RetransmissionTimer _rto;
     private ICongestionControl _congestion;
     private readonly ITimer _timer;
+    private long _timerArmedFor = long.MaxValue;
     private readonly TcpListener? _listener;
 
     private TcpState _state;
@@ -486,6 +487,7 @@ internal sealed partial class TcpConnection
         _error ??= error ?? new SocketException((int)SocketError.Shutdown);
         _rto.Stop();
         _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timerArmedFor = long.MaxValue;
         _stack.RemoveConnection(this);
         _established?.TrySetException(_error);
         _listener?.Forget(this);

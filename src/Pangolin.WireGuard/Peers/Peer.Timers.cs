@@ -161,48 +161,100 @@ internal sealed partial class Peer
         }
     }
 
-    /// <summary>One timer: re-armable, with a pending flag, firing on the device's TimeProvider.</summary>
+    /// <summary>
+    /// One timer: re-armable, firing on the device's TimeProvider. Start and Stop run for nearly every packet (§6 resets
+    /// several timers per packet), so they only record the deadline; the .NET timer underneath is changed only when
+    /// a deadline comes before the one it is armed for. Armed too early, it fires, finds the deadline later, and
+    /// re-arms for the rest — as the kernel's mod_timer makes re-arming cheap, this makes it cheap here.
+    /// </summary>
     private sealed class PeerTimer : IDisposable
     {
+        private const long Stopped = long.MaxValue;
+
+        /// <summary>A system timer may fire a little before a deadline read off the high-resolution clock: not worth re-arming.</summary>
+        private static readonly TimeSpan EarlyTolerance = TimeSpan.FromMilliseconds(1);
+
+        private readonly Lock _gate = new();
+        private readonly TimeProvider _time;
         private readonly ITimer _timer;
-        private int _pending;
+        private readonly Peer _peer;
+        private readonly Action<Peer> _expired;
+        private long _deadline = Stopped;
+        private long _armedFor = Stopped;
+        private bool _disposed;
 
         public PeerTimer(Peer peer, Action<Peer> expired)
         {
-            _timer = peer._device.Time.CreateTimer(_ =>
-            {
-                if (Interlocked.Exchange(ref _pending, 0) == 1)
-                {
-                    expired(peer);
-                }
-            }, null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _peer = peer;
+            _expired = expired;
+            _time = peer._device.Time;
+            _timer = _time.CreateTimer(static state => ((PeerTimer)state!).OnFired(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         }
 
-        public bool IsPending => Volatile.Read(ref _pending) == 1;
+        public bool IsPending => Volatile.Read(ref _deadline) != Stopped;
 
         /// <summary>Arms (or re-arms) the timer to fire once after <paramref name="due"/>.</summary>
         public void Start(TimeSpan due)
         {
-            Volatile.Write(ref _pending, 1);
-            _timer.Change(due, Timeout.InfiniteTimeSpan);
+            var now = _time.GetTimestamp();
+            var deadline = now + (long)(due.TotalSeconds * _time.TimestampFrequency);
+            lock (_gate)
+            {
+                if (_disposed)
+                {
+                    return;
+                }
+                Volatile.Write(ref _deadline, deadline);
+                if (deadline < _armedFor)
+                {
+                    _armedFor = deadline;
+                    _timer.Change(due, Timeout.InfiniteTimeSpan);
+                }
+            }
         }
 
-        /// <summary>
-        /// Disarms the timer. Called for nearly every packet, so it touches the timer queue only when armed; a
-        /// firing that races with it finds the flag cleared and does nothing.
-        /// </summary>
+        /// <summary>Disarms the timer: a firing that comes later (or races with this) finds no deadline and does nothing.</summary>
         public void Stop()
         {
-            if (Interlocked.Exchange(ref _pending, 0) == 1)
+            if (Volatile.Read(ref _deadline) != Stopped)
             {
-                _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                lock (_gate)
+                {
+                    Volatile.Write(ref _deadline, Stopped);
+                }
             }
         }
 
         public void Dispose()
         {
-            Volatile.Write(ref _pending, 0);
+            lock (_gate)
+            {
+                _disposed = true;
+                Volatile.Write(ref _deadline, Stopped);
+            }
             _timer.Dispose();
+        }
+
+        private void OnFired()
+        {
+            lock (_gate)
+            {
+                _armedFor = Stopped;
+                var deadline = _deadline;
+                if (deadline == Stopped || _disposed)
+                {
+                    return;
+                }
+                var remaining = _time.GetElapsedTime(_time.GetTimestamp(), deadline);
+                if (remaining > EarlyTolerance)
+                {
+                    _armedFor = deadline;
+                    _timer.Change(remaining, Timeout.InfiniteTimeSpan);
+                    return;
+                }
+                Volatile.Write(ref _deadline, Stopped);
+            }
+            _expired(_peer);
         }
     }
 }

@@ -81,6 +81,32 @@ public sealed class TcpRecoveryAndTimerTests
     }
 
     [Fact]
+    public async Task An_ACK_that_restarts_the_retransmission_timer_moves_the_timeout_later_and_it_fires_once_there()
+    {
+        using var peer = new TcpHarness();
+        await using var stream = await OpenAsync(peer, sack: false);
+        var s = peer.StackIss + 1;
+        await stream.WriteAsync(new byte[2 * Mss], Ct);
+        Assert.Equal(2, DataSequences(peer.TakeSent()).Count);
+
+        // 600 ms in, the first segment is ACKed: its RTT sample makes the RTO 600 + 4 x 300 = 1,800 ms (RFC 6298 2.2),
+        // and the timer restarts for the second segment (5.3), due at 2.4 s.
+        peer.Time.Advance(TimeSpan.FromMilliseconds(600));
+        peer.SendAck(s + 1000);
+        peer.TakeSent();
+        // The old deadline (1 s) comes and goes without a retransmission...
+        peer.Time.Advance(TimeSpan.FromMilliseconds(500));
+        peer.AssertNothingSent();
+        peer.Time.Advance(TimeSpan.FromMilliseconds(1250));
+        peer.AssertNothingSent();
+        // ...and the new one resends the second segment, once.
+        peer.Time.Advance(TimeSpan.FromMilliseconds(60));
+        Assert.Equal([s + 1000], DataSequences(peer.TakeSent()));
+        peer.Time.Advance(TimeSpan.FromMilliseconds(1700));
+        peer.AssertNothingSent();
+    }
+
+    [Fact]
     public async Task A_zero_window_is_probed_with_backoff_for_as_long_as_the_peer_answers_and_data_flows_when_it_opens()
     {
         using var peer = new TcpHarness();

@@ -19,6 +19,20 @@ public sealed class TimerTests
         return pair;
     }
 
+    /// <summary>
+    /// Connected, and quiet: B's keepalive for the first ping (due Keepalive-Timeout after it) has been sent and taken
+    /// in, so that no packet of B's moves A's timers later on (each one A receives re-arms its persistent keepalive).
+    /// </summary>
+    private static async Task<DevicePair> QuietAsync()
+    {
+        var pair = await ConnectedAsync();
+        var fromB = TransportFrom(pair, pair.PortB, 32);
+        pair.Time.Advance(Protocol.KeepaliveTimeout);
+        DevicePair.WaitUntil(() => TransportFrom(pair, pair.PortB, 32) == fromB + 1, "B's keepalive for the first ping");
+        Thread.Sleep(100);
+        return pair;
+    }
+
     private static int TransportFrom(DevicePair pair, InMemoryUdpPort port, int dataLengthAtMost = int.MaxValue) =>
         pair.Network.Log.Count(d => d.Type == Protocol.TypeTransport && d.From == port.Endpoint && d.Data.Length <= dataLengthAtMost);
 
@@ -115,7 +129,7 @@ public sealed class TimerTests
     [Fact]
     public async Task Persistent_keepalive_sends_every_interval()
     {
-        await using var pair = await ConnectedAsync();
+        await using var pair = await QuietAsync();
         var update = new DeviceUpdate();
         update.Peers.Add(new PeerUpdate(pair.PublicB) { PersistentKeepaliveInterval = 25 });
         pair.A.Configure(update);
@@ -123,11 +137,46 @@ public sealed class TimerTests
         var start = TransportFrom(pair, pair.PortA, 32);
         for (var i = 1; i <= 3; i++)
         {
+            Thread.Sleep(100); // the timer is re-armed just after the send that the count saw, on the device's thread
             pair.Time.Advance(TimeSpan.FromSeconds(25));
             var expected = start + i;
             DevicePair.WaitUntil(() => TransportFrom(pair, pair.PortA, 32) >= expected, $"keepalive {i}");
         }
         Assert.Equal(25, pair.A.GetConfiguration().Peers.Single().PersistentKeepaliveInterval);
+    }
+
+    [Fact]
+    public async Task Traffic_pushes_the_persistent_keepalive_back_and_it_then_fires_once_a_full_interval_after_the_last_packet()
+    {
+        await using var pair = await QuietAsync();
+        var update = new DeviceUpdate();
+        update.Peers.Add(new PeerUpdate(pair.PublicB) { PersistentKeepaliveInterval = 25 });
+        pair.A.Configure(update);
+        DevicePair.WaitUntil(() => TransportFrom(pair, pair.PortA, 32) >= 1, "a keepalive when it is turned on");
+        Thread.Sleep(100); // the timer is re-armed just after the send that the count saw
+        var fromA = TransportFrom(pair, pair.PortA, 32);
+        var fromB = TransportFrom(pair, pair.PortB, 32);
+
+        // Each packet A sends or receives re-arms its timer for 25 s later (§6.5, any authenticated packet traversal):
+        // A's ping at 10 s, then B's keepalive for it at 20 s.
+        pair.Time.Advance(TimeSpan.FromSeconds(10));
+        Assert.NotNull(pair.SendAToB(Ping(DevicePair.AddressA, DevicePair.AddressB)));
+        pair.Time.Advance(TimeSpan.FromSeconds(10));
+        DevicePair.WaitUntil(() => TransportFrom(pair, pair.PortB, 32) == fromB + 1, "B's keepalive at 20 s");
+        Thread.Sleep(100); // A takes it in
+
+        // The deadlines it was armed for before (25 s, 35 s) pass without a keepalive...
+        pair.Time.Advance(TimeSpan.FromSeconds(16));
+        Thread.Sleep(100);
+        Assert.Equal(fromA, TransportFrom(pair, pair.PortA, 32));
+        pair.Time.Advance(TimeSpan.FromSeconds(8.5)); // 44.5 s
+        Thread.Sleep(100);
+        Assert.Equal(fromA, TransportFrom(pair, pair.PortA, 32));
+        // ...and the last one (45 s) sends exactly one.
+        pair.Time.Advance(TimeSpan.FromSeconds(1));
+        DevicePair.WaitUntil(() => TransportFrom(pair, pair.PortA, 32) == fromA + 1, "the keepalive 25 s after the last packet");
+        Thread.Sleep(100);
+        Assert.Equal(fromA + 1, TransportFrom(pair, pair.PortA, 32));
     }
 
     [Fact]
