@@ -24,6 +24,7 @@ public static class ServerHost
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.Configuration.AddEnvironmentVariables("PANGOLIN_");
+        RequestLogMiddleware.HoldFrameworkRequestLog(builder.Logging);
         builder.Services.AddPangolinServices();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -118,6 +119,7 @@ public static class ServerHost
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseForwardedHeaders();
+        app.UseMiddleware<RequestLogMiddleware>();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseMiddleware<SurfaceMiddleware>();

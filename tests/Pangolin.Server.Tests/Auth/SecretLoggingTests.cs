@@ -83,6 +83,19 @@ public abstract partial class SecretLoggingTests(DatabaseKind kind, PostgresServ
         (await CookieClient(afterReset).PostJsonAsync("auth/change-password", new { oldPassword = resetPassword, newPassword = adminPassword + "x", code = TotpCode(totpSecret) })).Expect(200);
         secrets.Add(("changed password", adminPassword + "x"));
 
+        // A newt site: its secret to get-token (right and wrong), and the token on the WebSocket's URL, where newts
+        // carry it (the framework's request log prints URLs with their query).
+        var site = (await admin.PutJsonAsync("org/acme/site", new { name = "Lab", type = "newt" })).Expect(201).Data;
+        var newtId = site.GetProperty("newtId").GetString()!;
+        var newtSecret = site.GetProperty("secret").GetString()!;
+        secrets.Add(("newt secret", newtSecret));
+        (await CookieClient(null).PostJsonAsync("auth/newt/get-token", new { newtId, secret = Mangle(newtSecret) })).Expect(401);
+        var newtToken = (await CookieClient(null).PostJsonAsync("auth/newt/get-token", new { newtId, secret = newtSecret })).Expect(200)
+            .Data.GetProperty("token").GetString()!;
+        secrets.Add(("newt token", newtToken));
+        await CookieClient(null).GetAsync(new Uri($"ws?token={newtToken}&clientType=newt", UriKind.Relative), TestContext.Current.CancellationToken);
+        await CookieClient(null).GetAsync(new Uri($"ws?token={Mangle(newtToken)}&clientType=newt", UriKind.Relative), TestContext.Current.CancellationToken);
+
         // Malformed requests that make the framework log its own complaints.
         await CookieClient(null).SendRawAsync(HttpMethod.Post, "auth/login", "{\"email\":\"user@example.com\",\"password\":\"" + userPassword + "\",");
         await CookieClient(null).SendRawAsync(HttpMethod.Post, "auth/login", "{\"email\":\"user@example.com\",\"password\":\"" + userPassword + "\",\"extra\":1}");
@@ -91,6 +104,8 @@ public abstract partial class SecretLoggingTests(DatabaseKind kind, PostgresServ
         var logs = Factory.Logs.ToArray();
         Assert.True(logs.Length > 50, $"expected a verbose log, got {logs.Length} lines");
         Assert.Contains(logs, l => l.Contains("Sent e-mail", StringComparison.Ordinal));
+        // The request log that replaces the framework's: path without the query.
+        Assert.Contains(logs, l => l.Contains("GET /api/v1/ws answered", StringComparison.Ordinal));
         foreach (var (what, value) in secrets)
         {
             Assert.True(value.Length >= 8, $"{what} is too short to search for");
