@@ -40,6 +40,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
     private readonly ServerConnection _server;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly WgKey _privateKey = WgKey.GeneratePrivate();
+    private string? _publicKey;
     private readonly HealthMonitor _health;
     private readonly NewtMetrics _metrics;
     private readonly bool _ownsMetrics;
@@ -50,6 +51,9 @@ internal sealed partial class NewtAgent : IAsyncDisposable
     private string _registerChain = "";
     private long _configVersion;
     private bool _replaced;
+
+    /// <summary>This run's WireGuard public key (base64), as registered with the server.</summary>
+    public string PublicKey => _publicKey ??= _privateKey.PublicKey().ToBase64();
 
     public NewtAgent(
         NewtOptions options, ILoggerFactory loggers, TimeProvider? time = null, Func<int, IUdpTransport>? bind = null, NewtMetrics? metrics = null)
@@ -331,7 +335,7 @@ internal sealed partial class NewtAgent : IAsyncDisposable
         _registerChain = chain;
         var register = new RegisterData
         {
-            PublicKey = _privateKey.PublicKey().ToBase64(), PingResults = results, NewtVersion = CommandLine.Version, ChainId = chain, Agent = Agent,
+            PublicKey = PublicKey, PingResults = results, NewtVersion = CommandLine.Version, ChainId = chain, Agent = Agent,
         };
         RunCycle(RegisterInterval, () => Send(MessageTypes.NewtWgRegister, register, ProtocolJsonContext.Default.RegisterData), onExhausted: () =>
         {

@@ -6,6 +6,15 @@ using Pangolin.Newt.Tunnel;
 
 // newt --id <id> --secret <secret> --endpoint https://pangolin.example.com: flags, then environment variables, then
 // defaults (CommandLine). --print-config shows the merged settings. SIGINT/SIGTERM stop it gracefully (exit 0).
+try
+{
+    EmbeddedSodium.Register();
+}
+catch (IOException e)
+{
+    await Console.Error.WriteLineAsync($"newt: {e.Message}");
+    return 1;
+}
 return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Console.Out, Console.Error, async (options, warnings) =>
 {
     using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(options.MinimumLogLevel));
@@ -49,6 +58,7 @@ return await CommandLine.RunAsync(args, CommandLine.ProcessEnvironment(), Consol
     using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
     using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
     await using var agent = new NewtAgent(options, loggerFactory, metrics: metrics);
+    NewtLog.Key(logger, agent.PublicKey);
     return await agent.RunAsync(stop.Token);
 });
 
@@ -59,4 +69,8 @@ internal static partial class NewtLog
 
     [LoggerMessage(Level = LogLevel.Information, Message = "newt {Version}: site {Id}, server {Endpoint}")]
     public static partial void Starting(ILogger logger, string version, string id, Uri endpoint);
+
+    /// <summary>The tunnel's public key, to match with the exit node's peer list (`wg show` on a kernel gerbil).</summary>
+    [LoggerMessage(Level = LogLevel.Information, Message = "WireGuard public key {PublicKey}")]
+    public static partial void Key(ILogger logger, string publicKey);
 }
