@@ -103,27 +103,65 @@ public sealed partial class NetworkStack
     /// <summary>Writes one segment (header, options, payload in up to two pieces from a ring) and sends it.</summary>
     internal void SendTcp(ConnectionKey key, SequenceNumber sequence, SequenceNumber acknowledgment, TcpFlags flags, ushort window, in TcpOptions options, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadRest)
     {
-        var headerSize = IpWriter.HeaderSize(!key.LocalAddress.IsIPv4);
-        var tcpHeader = TcpHeader.HeaderLength(options);
-        var length = tcpHeader + payload.Length + payloadRest.Length;
-        var buffer = RentPacket(headerSize + length);
+        var (buffer, length) = WriteTcp(key, sequence, acknowledgment, flags, window, options, payload, payloadRest);
         try
         {
-            var segment = buffer.AsSpan(headerSize, length);
-            TcpHeader.Write(segment, key.LocalPort, key.RemotePort, sequence, acknowledgment, flags, window, options);
-            payload.CopyTo(segment[tcpHeader..]);
-            payloadRest.CopyTo(segment[(tcpHeader + payload.Length)..]);
-            Span<byte> src = stackalloc byte[16];
-            Span<byte> dst = stackalloc byte[16];
-            key.LocalAddress.CopyTo(src);
-            key.RemoteAddress.CopyTo(dst);
-            TcpHeader.WriteChecksum(segment, InternetChecksum.PseudoHeader(src[..key.LocalAddress.Length], dst[..key.RemoteAddress.Length], IpProtocol.Tcp, length));
+            var segment = buffer.AsSpan(IpWriter.HeaderSize(!key.LocalAddress.IsIPv4), length);
+            TcpHeader.WriteChecksum(segment, key.PseudoHeader(length));
             SendIp(buffer, key.LocalAddress, key.RemoteAddress, IpProtocol.Tcp, length);
         }
         finally
         {
             ReturnPacket(buffer);
         }
+    }
+
+    /// <summary>A rented buffer holding a TCP header and payload after room for the IP header; returns the TCP length.</summary>
+    private static (byte[] Buffer, int Length) WriteTcp(ConnectionKey key, SequenceNumber sequence, SequenceNumber acknowledgment, TcpFlags flags, ushort window, in TcpOptions options, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadRest)
+    {
+        var headerSize = IpWriter.HeaderSize(!key.LocalAddress.IsIPv4);
+        var tcpHeader = TcpHeader.HeaderLength(options);
+        var length = tcpHeader + payload.Length + payloadRest.Length;
+        var buffer = RentPacket(headerSize + length);
+        var segment = buffer.AsSpan(headerSize, length);
+        TcpHeader.Write(segment, key.LocalPort, key.RemotePort, sequence, acknowledgment, flags, window, options);
+        payload.CopyTo(segment[tcpHeader..]);
+        payloadRest.CopyTo(segment[(tcpHeader + payload.Length)..]);
+        return (buffer, length);
+    }
+
+    /// <summary>
+    /// The most TCP payload one super-packet may carry for a connection with these headers, or 0 when the link does not
+    /// segment (see <see cref="ISegmentationOffloadLink"/>).
+    /// </summary>
+    internal int MaxSegmentationPayload(bool isIPv6, int tcpHeaderLength)
+    {
+        if (_link is not ISegmentationOffloadLink offload)
+        {
+            return 0;
+        }
+        var ipHeader = IpWriter.HeaderSize(isIPv6);
+        return Math.Max(0, Math.Min(offload.MaxSegmentationSize, MaxPayload(isIPv6) + ipHeader) - ipHeader - tcpHeaderLength);
+    }
+
+    /// <summary>
+    /// Writes one TCP super-packet — a header and <paramref name="segmentSize"/>-byte segments' worth of payload, the
+    /// last possibly shorter — and hands it to the link to cut (see <see cref="MaxSegmentationPayload"/>).
+    /// </summary>
+    internal void SendTcpSegmented(ConnectionKey key, SequenceNumber sequence, SequenceNumber acknowledgment, TcpFlags flags, ushort window, in TcpOptions options, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> payloadRest, int segmentSize)
+    {
+        var offload = (ISegmentationOffloadLink)_link;
+        var (buffer, length) = WriteTcp(key, sequence, acknowledgment, flags, window, options, payload, payloadRest);
+        var headerSize = IpWriter.HeaderSize(!key.LocalAddress.IsIPv4);
+        Span<byte> src = stackalloc byte[16];
+        Span<byte> dst = stackalloc byte[16];
+        key.LocalAddress.CopyTo(src);
+        key.RemoteAddress.CopyTo(dst);
+        // The link gives each segment the next identification: reserve them all.
+        var segments = (payload.Length + payloadRest.Length + segmentSize - 1) / segmentSize;
+        var identification = (ushort)(Interlocked.Add(ref _identification, segments) - segments + 1);
+        IpWriter.WriteHeader(buffer, src[..key.LocalAddress.Length], dst[..key.RemoteAddress.Length], IpProtocol.Tcp, length, Options.HopLimit, identification);
+        offload.SendSegmented(buffer, headerSize + length, segmentSize);
     }
 
     private void CloseTcp()

@@ -136,14 +136,35 @@ public sealed partial class UserspaceTunnel : IConfigurableDevice, IAsyncDisposa
     [LoggerMessage(Level = LogLevel.Debug, Message = "Tunnel {Name} stopped")]
     private static partial void LogStopped(ILogger logger, string name);
 
-    /// <summary>The stack's way out: into the interface's queue that the device reads.</summary>
-    private sealed class DeviceLink(MemoryPacketInterface memory) : INetworkLink
+    /// <summary>
+    /// The stack's way out: into the interface's queue that the device reads. TCP super-packets are queued whole, by
+    /// reference, and cut into segments as the device reads them (segmentation offload).
+    /// </summary>
+    private sealed class DeviceLink(MemoryPacketInterface memory) : ISegmentationOffloadLink
     {
         private long _dropped;
 
         public int Mtu => memory.Mtu;
 
+        public int MaxSegmentationSize => MemoryPacketInterface.MaxPacketSize;
+
         public long Dropped => Interlocked.Read(ref _dropped);
+
+        public void SendSegmented(byte[] buffer, int length, int segmentSize)
+        {
+            try
+            {
+                if (memory.TryEnqueueSegmented(buffer, length, segmentSize))
+                {
+                    return;
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // The device is gone (the buffer went back to the pool all the same).
+            }
+            Interlocked.Increment(ref _dropped);
+        }
 
         public void Send(ReadOnlySpan<byte> packet)
         {

@@ -46,6 +46,10 @@ internal sealed partial class TcpConnection
                 {
                     break; // Nagle (RFC 896): one small segment in flight at a time
                 }
+                if (length == _mss && !resending && TrySendSegmented(offset, unsent, room, now))
+                {
+                    continue;
+                }
                 SendData(offset, length, unsent == length);
                 if (resending)
                 {
@@ -92,6 +96,43 @@ internal sealed partial class TcpConnection
         }
         UpdatePersistTimer(now);
         ArmTimer();
+    }
+
+    /// <summary>
+    /// New data for at least two full segments, and a link that segments: one super-packet of as many full segments as
+    /// the windows and the link allow, with a short tail when it ends what was written and Nagle is off (the same
+    /// segments, the same flags on the wire as one by one). False when that is not at least two segments.
+    /// </summary>
+    private bool TrySendSegmented(long offset, long unsent, long room, long now)
+    {
+        var limit = Math.Min(Math.Min(unsent, room), _maxSegmentationPayload);
+        var length = limit / _mss * _mss;
+        if (length < 2L * _mss)
+        {
+            return false;
+        }
+        if (_noDelay && unsent - length < _mss && unsent <= limit)
+        {
+            length = unsent;
+        }
+        var push = length == unsent;
+        _send.Get(offset, (int)length, out var first, out var second);
+        var flags = TcpFlags.Ack | (push ? TcpFlags.Psh : 0);
+        _stack.SendTcpSegmented(Key, _sndUna + (int)offset, ReceiveNext, flags, AdvertisedWindow(), TimestampOptions(), first, second, _mss);
+        AckSent();
+        if (!_rttTiming && !_timestamps)
+        {
+            _rttTiming = true;
+            _rttSequence = _sndNxt + (int)length;
+            _rttStart = now;
+        }
+        _sndNxt += (int)length;
+        if (_sndNxt > _sndMax)
+        {
+            _sndMax = _sndNxt;
+        }
+        _rto.StartIfStopped(now);
+        return true;
     }
 
     /// <summary>Go-back-N meets SACK: data the peer already holds is not sent again.</summary>

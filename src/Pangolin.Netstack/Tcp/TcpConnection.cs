@@ -48,6 +48,7 @@ internal sealed partial class TcpConnection
     private byte _sendShift;
     private byte _receiveShift;
     private int _mss;
+    private int _maxSegmentationPayload; // what one super-packet may carry when the link segments (0: it does not)
     private bool _finQueued;
     private bool _finSent;
     private bool _finReceived;
@@ -256,6 +257,7 @@ internal sealed partial class TcpConnection
         }
         _scoreboard = _sackPermitted ? new SackScoreboard(_mss) : null;
         _congestion = NewCongestionControl(); // its windows count in segments of the MSS just agreed
+        _maxSegmentationPayload = _stack.MaxSegmentationPayload(!Key.LocalAddress.IsIPv4, TcpHeader.MinLength + (_timestamps ? 12 : 0));
     }
 
     /// <summary>SYN (active) or SYN-ACK (passive), with the options Linux sends.</summary>

@@ -16,4 +16,15 @@ internal enum TcpState
 }
 
 /// <summary>A connection's key: its two ends.</summary>
-internal readonly record struct ConnectionKey(Ip.IpAddressBytes LocalAddress, ushort LocalPort, Ip.IpAddressBytes RemoteAddress, ushort RemotePort);
+internal readonly record struct ConnectionKey(Ip.IpAddressBytes LocalAddress, ushort LocalPort, Ip.IpAddressBytes RemoteAddress, ushort RemotePort)
+{
+    /// <summary>The pseudo-header sum of a segment of <paramref name="tcpLength"/> bytes this end sends (RFC 9293 §3.1).</summary>
+    public ulong PseudoHeader(int tcpLength)
+    {
+        Span<byte> source = stackalloc byte[16];
+        Span<byte> destination = stackalloc byte[16];
+        LocalAddress.CopyTo(source);
+        RemoteAddress.CopyTo(destination);
+        return Pangolin.Packets.InternetChecksum.PseudoHeader(source[..LocalAddress.Length], destination[..RemoteAddress.Length], Ip.IpProtocol.Tcp, tcpLength);
+    }
+}

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Threading.Tasks.Sources;
+using Pangolin.WireGuard.Tun;
 
 namespace Pangolin.WireGuard.Device;
 
@@ -102,6 +104,25 @@ public sealed class MemoryPacketInterface : IPacketInterface
         return _toDevice.TryAdd(packet, this);
     }
 
+    /// <summary>
+    /// Queues a TCP super-packet for the device to cut into segments of <paramref name="segmentSize"/> payload bytes as it
+    /// reads them (see Netstack's ISegmentationOffloadLink): no copy, the buffer itself is queued. It comes from
+    /// <see cref="ArrayPool{T}.Shared"/> and belongs to the interface from this call on — returned there once read,
+    /// or at once when the queue is full (false) or closed (which throws). It counts as its segments against the
+    /// capacity, and is taken while there is room for at least one.
+    /// </summary>
+    public bool TryEnqueueSegmented(byte[] buffer, int length, int segmentSize)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(segmentSize);
+        if ((uint)length > (uint)buffer.Length || length > MaxPacketSize)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw new ArgumentOutOfRangeException(nameof(length), $"A packet is at most {MaxPacketSize} bytes and within its buffer; this one is {length}.");
+        }
+        return _toDevice.TryAddSegmented(buffer, length, segmentSize, this);
+    }
+
     /// <summary>Queues a packet for the device, waiting while the queue is full.</summary>
     public void Enqueue(ReadOnlySpan<byte> packet, CancellationToken cancellationToken = default)
     {
@@ -201,8 +222,18 @@ public sealed class MemoryPacketInterface : IPacketInterface
         private readonly byte[]?[] _slots;
         private readonly int[] _lengths;
         private readonly int _slotSize;
+        private readonly int _capacity;
+
+        // Super-packets queued by reference (TryAddSegmented): the pooled buffer, its segment size, and the packets it
+        // counts as; copied packets count as one and keep _owned null. _segmenter cuts the head one across reads.
+        private readonly byte[]?[] _owned;
+        private readonly int[] _segmentSizes;
+        private readonly int[] _units;
+        private readonly TunOffload.Segmenter _segmenter = new();
+        private bool _segmentingHead;
         private int _head;
         private int _count;
+        private int _queuedUnits;
         private bool _closed;
         private int _waitingTakers;
         private int _waitingAdders;
@@ -221,18 +252,50 @@ public sealed class MemoryPacketInterface : IPacketInterface
         {
             _slots = new byte[]?[capacity];
             _lengths = new int[capacity];
+            _owned = new byte[]?[capacity];
+            _segmentSizes = new int[capacity];
+            _units = new int[capacity];
             _slotSize = slotSize;
+            _capacity = capacity;
         }
 
+        /// <summary>Packets queued, a super-packet counting as its segments.</summary>
         public int Count
         {
             get
             {
                 lock (_gate)
                 {
-                    return _count;
+                    return _queuedUnits;
                 }
             }
+        }
+
+        private bool IsFull => _queuedUnits >= _capacity;
+
+        public bool TryAddSegmented(byte[] buffer, int length, int segmentSize, object owner)
+        {
+            lock (_gate)
+            {
+                if (!_closed && !IsFull)
+                {
+                    var tail = (_head + _count) % _slots.Length;
+                    _owned[tail] = buffer;
+                    _lengths[tail] = length;
+                    _segmentSizes[tail] = segmentSize;
+                    _units[tail] = Math.Max(1, length / segmentSize);
+                    _queuedUnits += _units[tail];
+                    _count++;
+                    if (_waitingTakers > 0)
+                    {
+                        Monitor.PulseAll(_gate);
+                    }
+                    return true;
+                }
+            }
+            ArrayPool<byte>.Shared.Return(buffer);
+            ObjectDisposedException.ThrowIf(_closed, owner);
+            return false;
         }
 
         public bool TryAdd(ReadOnlySpan<byte> packet, object owner)
@@ -241,7 +304,7 @@ public sealed class MemoryPacketInterface : IPacketInterface
             lock (_gate)
             {
                 ObjectDisposedException.ThrowIf(_closed, owner);
-                if (_count == _slots.Length)
+                if (IsFull)
                 {
                     return false;
                 }
@@ -258,7 +321,7 @@ public sealed class MemoryPacketInterface : IPacketInterface
             {
                 lock (_gate)
                 {
-                    while (!_closed && _count == _slots.Length)
+                    while (!_closed && IsFull)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
                         _waitingAdders++;
@@ -302,6 +365,11 @@ public sealed class MemoryPacketInterface : IPacketInterface
                     var taken = 0;
                     while (taken < capacity && _count > 0)
                     {
+                        if (_owned[_head] is { } superPacket)
+                        {
+                            taken = TakeSegments(superPacket, buffers, sizes, offset, taken, capacity, ref dropped);
+                            continue;
+                        }
                         var length = _lengths[_head];
                         var target = buffers[taken];
                         ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, target.Length, nameof(offset));
@@ -322,6 +390,30 @@ public sealed class MemoryPacketInterface : IPacketInterface
                     }
                 }
             }
+        }
+
+        /// <summary>
+        /// Cuts the head super-packet's next segments into the caller's buffers from index <paramref name="taken"/> on
+        /// (under the lock); frees it once all are out. Returns the new count of buffers filled.
+        /// </summary>
+        private int TakeSegments(byte[] superPacket, byte[][] buffers, int[] sizes, int offset, int taken, int capacity, ref long dropped)
+        {
+            if (!_segmentingHead)
+            {
+                if (!_segmenter.BeginTcp(superPacket, 0, _lengths[_head], _segmentSizes[_head]))
+                {
+                    Interlocked.Increment(ref dropped);
+                    Advance();
+                    return taken;
+                }
+                _segmentingHead = true;
+            }
+            taken = _segmenter.WriteInto(buffers, sizes, offset, taken, capacity, ref dropped);
+            if (!_segmenter.HasNext)
+            {
+                Advance();
+            }
+            return taken;
         }
 
         public bool TryTake(Span<byte> destination, out int length, object owner)
@@ -376,7 +468,10 @@ public sealed class MemoryPacketInterface : IPacketInterface
             {
                 _closed = true;
                 Array.Clear(_slots);
-                _count = 0;
+                while (_count > 0)
+                {
+                    Advance(); // gives queued super-packets' buffers back to the pool
+                }
                 wasArmed = _asyncArmed;
                 _asyncArmed = false;
                 _asyncDestination = default;
@@ -506,12 +601,21 @@ public sealed class MemoryPacketInterface : IPacketInterface
             }
             packet.CopyTo(slot);
             _lengths[tail] = packet.Length;
+            _units[tail] = 1;
+            _queuedUnits++;
             _count++;
         }
 
-        /// <summary>Frees the head slot and lets a waiting adder in.</summary>
+        /// <summary>Frees the head slot (a super-packet's buffer back to the pool) and lets a waiting adder in.</summary>
         private void Advance()
         {
+            if (_owned[_head] is { } superPacket)
+            {
+                _owned[_head] = null;
+                _segmentingHead = false;
+                ArrayPool<byte>.Shared.Return(superPacket);
+            }
+            _queuedUnits -= _units[_head];
             _head = (_head + 1) % _slots.Length;
             _count--;
             if (_waitingAdders > 0)

@@ -273,15 +273,7 @@ public sealed unsafe class LinuxTun : IPacketInterface
         {
             if (_segmenter.HasNext)
             {
-                var buffer = buffers[count];
-                ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, buffer.Length, nameof(offset));
-                var length = _segmenter.Next(buffer.AsSpan(offset));
-                if (length < 0)
-                {
-                    Interlocked.Increment(ref _droppedReads);
-                    continue;
-                }
-                sizes[count++] = length;
+                count = _segmenter.WriteInto(buffers, sizes, offset, count, capacity, ref _droppedReads);
                 continue;
             }
             nint read;

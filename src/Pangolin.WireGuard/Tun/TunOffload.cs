@@ -137,6 +137,63 @@ internal static class TunOffload
             return true;
         }
 
+        /// <summary>
+        /// Takes a TCP super-packet with no virtio header — <paramref name="packet"/>[<paramref name="start"/>..+
+        /// <paramref name="length"/>], an IPv4 (no options) or IPv6 packet with TCP right after the IP header — to be
+        /// cut every <paramref name="gsoSize"/> payload bytes (a userspace stack's segmentation offload). False when
+        /// it is not such a packet.
+        /// </summary>
+        public bool BeginTcp(byte[] packet, int start, int length, int gsoSize)
+        {
+            _segments = _next = 0;
+            var data = packet.AsSpan(start, length);
+            if (gsoSize <= 0 || data.Length < 40)
+            {
+                return false;
+            }
+            var version = data[0] >> 4;
+            _ipv4 = version == 4;
+            if (_ipv4 ? data[0] != 0x45 || data[9] != ProtocolTcp : version != 6 || data[6] != ProtocolTcp || data.Length < 60)
+            {
+                return false;
+            }
+            _transportOffset = _ipv4 ? 20 : 40;
+            var tcpHeaderLength = (data[_transportOffset + 12] >> 4) * 4;
+            _headerLength = _transportOffset + tcpHeaderLength;
+            if (tcpHeaderLength < 20 || _headerLength > data.Length)
+            {
+                return false;
+            }
+            _packet = packet;
+            _start = start;
+            _length = length;
+            _gsoSize = gsoSize;
+            _segments = Math.Max(1, (data.Length - _headerLength + gsoSize - 1) / gsoSize);
+            return true;
+        }
+
+        /// <summary>
+        /// Writes the current packet's next segments into <paramref name="buffers"/>[<paramref name="count"/>..
+        /// <paramref name="capacity"/>) at <paramref name="offset"/>, their lengths into <paramref name="sizes"/>, until
+        /// either runs out; a segment that does not fit its buffer is dropped and counted. Returns the new count.
+        /// </summary>
+        public int WriteInto(byte[][] buffers, int[] sizes, int offset, int count, int capacity, ref long dropped)
+        {
+            while (count < capacity && HasNext)
+            {
+                var buffer = buffers[count];
+                ArgumentOutOfRangeException.ThrowIfGreaterThan(offset, buffer.Length, nameof(offset));
+                var length = Next(buffer.AsSpan(offset));
+                if (length < 0)
+                {
+                    Interlocked.Increment(ref dropped);
+                    continue;
+                }
+                sizes[count++] = length;
+            }
+            return count;
+        }
+
         /// <summary>Writes the next segment at <paramref name="destination"/>; returns its length, or -1 when it does not fit.</summary>
         public int Next(Span<byte> destination)
         {

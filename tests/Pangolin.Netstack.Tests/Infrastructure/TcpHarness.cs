@@ -64,10 +64,10 @@ internal sealed class TcpHarness : IDisposable
     private uint _peerTimestamp = 5000;
     private Netstack.Tcp.TcpListener? _listener;
 
-    public TcpHarness(bool noDelay = false, int sendBufferSize = 1 << 20, int receiveBufferSize = 1 << 20, int mtu = 1420)
+    public TcpHarness(bool noDelay = false, int sendBufferSize = 1 << 20, int receiveBufferSize = 1 << 20, int mtu = 1420, int segmentationSize = 0)
     {
         Time = new FakeTimeProvider();
-        Link = new CapturingLink(mtu);
+        Link = new CapturingLink(mtu, segmentationSize);
         Stack = new NetworkStack(Link, new NetworkStackOptions
         {
             Time = Time,

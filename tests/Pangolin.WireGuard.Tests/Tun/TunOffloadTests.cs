@@ -46,6 +46,84 @@ public sealed class TunOffloadTests
         Assert.Equal(payload, joined.ToArray());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_userspace_stacks_super_packet_queued_by_reference_is_read_as_segments_across_reads(bool ipv6)
+    {
+        var payload = RandomBytes(5000, 3);
+        var super = Tcp(ipv6, sequence: 4_000_000_000, payload, TunOffload.TcpAck | TunOffload.TcpPsh, id: 0xFFFE, validChecksum: false);
+        using var memory = new Pangolin.WireGuard.Device.MemoryPacketInterface(capacity: 64);
+        var pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(super.Length);
+        super.CopyTo(pooled, 0);
+        Assert.True(memory.TryEnqueueSegmented(pooled, super.Length, 1368));
+        Assert.Equal(3, memory.PendingForDevice); // counted by its full segments
+
+        // Two buffers a read: the super-packet spans two reads, then the queue is empty.
+        var segments = new List<byte[]>();
+        for (var read = 0; read < 2; read++)
+        {
+            var buffers = new[] { new byte[Offset + 1500], new byte[Offset + 1500] };
+            var sizes = new int[2];
+            var count = memory.Read(buffers, sizes, Offset);
+            Assert.Equal(2, count);
+            segments.AddRange(buffers.Select((b, i) => b.AsSpan(Offset, sizes[i]).ToArray()));
+        }
+        Assert.Equal(0, memory.PendingForDevice);
+
+        Assert.Equal([1368, 1368, 1368, 896], segments.Select(s => s.Length - HeaderLength(ipv6)));
+        var joined = new List<byte>();
+        for (var i = 0; i < segments.Count; i++)
+        {
+            var segment = segments[i];
+            var tcp = segment.AsSpan(ipv6 ? 40 : 20);
+            Assert.Equal(unchecked(4_000_000_000u + (uint)(i * 1368)), BinaryPrimitives.ReadUInt32BigEndian(tcp[4..]));
+            Assert.Equal(i == segments.Count - 1, (tcp[13] & TunOffload.TcpPsh) != 0);
+            Assert.True(TcpChecksumIsValid(segment, ipv6), $"segment {i} has a valid TCP checksum");
+            if (!ipv6)
+            {
+                Assert.Equal(segment.Length, BinaryPrimitives.ReadUInt16BigEndian(segment.AsSpan(2)));
+                Assert.Equal((ushort)(0xFFFE + i), BinaryPrimitives.ReadUInt16BigEndian(segment.AsSpan(4)));
+                Assert.Equal(0, TestPackets.Checksum(segment.AsSpan(0, 20)));
+            }
+            else
+            {
+                Assert.Equal(segment.Length - 40, BinaryPrimitives.ReadUInt16BigEndian(segment.AsSpan(4)));
+            }
+            joined.AddRange(tcp[32..].ToArray());
+        }
+        Assert.Equal(payload, joined.ToArray());
+    }
+
+    [Fact]
+    public void A_full_queue_refuses_a_super_packet_and_one_that_is_not_TCP_is_dropped_on_read()
+    {
+        using var memory = new Pangolin.WireGuard.Device.MemoryPacketInterface(capacity: 4);
+        var packet = Tcp(false, 1, RandomBytes(100, 4), TunOffload.TcpAck, id: 1, validChecksum: true);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.True(memory.TryEnqueue(packet));
+        }
+        var refused = System.Buffers.ArrayPool<byte>.Shared.Rent(3000);
+        Assert.False(memory.TryEnqueueSegmented(refused, 3000, 1000));
+        var buffers = new[] { new byte[Offset + 1500], new byte[Offset + 1500], new byte[Offset + 1500], new byte[Offset + 1500] };
+        var sizes = new int[4];
+        Assert.Equal(4, memory.Read(buffers, sizes, Offset));
+
+        // A super-packet counts as its segments (three of the four places); not TCP, it is dropped when read.
+        var udp = TestPackets.Ipv4Udp("10.0.0.1", "10.0.0.2", RandomBytes(3000, 5));
+        var pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(udp.Length);
+        udp.CopyTo(pooled, 0);
+        Assert.True(memory.TryEnqueueSegmented(pooled, udp.Length, 1000));
+        Assert.Equal(3, memory.PendingForDevice);
+        Assert.True(memory.TryEnqueue(packet));
+        Assert.False(memory.TryEnqueue(packet));
+        Assert.Equal(1, memory.Read(buffers, sizes, Offset));
+        Assert.Equal(packet, buffers[0].AsSpan(Offset, sizes[0]).ToArray());
+        Assert.Equal(1, memory.DroppedReads);
+        Assert.Equal(0, memory.PendingForDevice);
+    }
+
     [Fact]
     public void A_single_packet_with_a_partial_checksum_gets_it_finished()
     {
