@@ -28,6 +28,7 @@ public sealed partial class NetworkStack
     /// <summary>Ends the batch <see cref="BeginReceiveBatch"/> began: sends the ACKs it held back.</summary>
     public void EndReceiveBatch()
     {
+        FlushCoalesced();
         _inReceiveBatch = false;
         foreach (var connection in _batched)
         {

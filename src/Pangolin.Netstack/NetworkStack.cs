@@ -29,6 +29,12 @@ public sealed class NetworkStackOptions
     /// </summary>
     public bool LinkAuthenticatesPackets { get; init; }
 
+    /// <summary>
+    /// Glue consecutive in-order data segments of a flow within one receive batch into one before TCP sees them (as
+    /// GRO does). Needs <see cref="LinkAuthenticatesPackets"/>: the glued segment's TCP checksum is not recomputed.
+    /// </summary>
+    public bool CoalesceReceivedSegments { get; init; }
+
     /// <summary>Turns Nagle's algorithm off (TCP_NODELAY) for every connection.</summary>
     public bool TcpNoDelay { get; init; }
 
@@ -98,6 +104,10 @@ public sealed partial class NetworkStack : IDisposable
         ArgumentNullException.ThrowIfNull(link);
         _link = link;
         Options = options ?? new NetworkStackOptions();
+        if (Options.CoalesceReceivedSegments && !Options.LinkAuthenticatesPackets)
+        {
+            throw new ArgumentException("CoalesceReceivedSegments needs LinkAuthenticatesPackets: coalesced segments keep no valid TCP checksum.", nameof(options));
+        }
         _pingIdentifier = (ushort)Random.Shared.Next(1, ushort.MaxValue);
         _reassembler = new FragmentReassembler(Options.Time, new FragmentReassemblerOptions { OnTimeExceeded = SendReassemblyTimeExceeded });
         // Pending fragments give their memory back within a second of their timeout even when nothing else arrives.
@@ -148,6 +158,23 @@ public sealed partial class NetworkStack : IDisposable
     /// </summary>
     public void Receive(ReadOnlySpan<byte> packet)
     {
+        if (CoalescesReceive)
+        {
+            if (TryCoalesce(packet))
+            {
+                return;
+            }
+            FlushCoalesced(); // what came before goes first
+            if (TryCoalesce(packet))
+            {
+                return;
+            }
+        }
+        ReceiveOne(packet);
+    }
+
+    private void ReceiveOne(ReadOnlySpan<byte> packet)
+    {
         if (!IpPacket.TryParse(packet, out var ip) || !IsLocal(ip.Destination) || IsLocal(ip.Source) && !ip.Source.SequenceEqual(ip.Destination))
         {
             Drop();
@@ -162,7 +189,7 @@ public sealed partial class NetworkStack : IDisposable
                 {
                     using (complete)
                     {
-                        Receive(complete.Packet);
+                        ReceiveOne(complete.Packet);
                     }
                 }
             }

@@ -29,6 +29,15 @@ internal static class TcpFuzzSeeds
             Record(Advance(40), Segment(100, 0, Ack, payload: 1000)),
             Record(Advance(0) | Action(Read), Segment(1100, 0, Ack, payload: 1000))));
 
+        // Receive coalescing: a batch of in-order segments with the same timestamps, one out of order, a PSH, a read.
+        yield return ("coalesced", Input(8,
+            Record(0, Segment(0, 0, Ack, payload: 1000)),
+            Record(0, Segment(1000, 0, Ack, payload: 1000)),
+            Record(0, Segment(3000, 0, Ack, payload: 1000)),
+            Record(0, Segment(2000, 0, Ack | Psh, payload: 1000)),
+            Record(0, Segment(4000, 0, Ack, payload: 1000)),
+            Record(Advance(0) | Action(Read), Segment(5000, 0, Ack | Psh, payload: 500))));
+
         // Out-of-order data, SACK blocks in the duplicate ACKs, the hole filled, a read.
         yield return ("out-of-order", Input(0,
             Record(Advance(0), Segment(500, 0, Ack, payload: 200)),

@@ -9,7 +9,8 @@ namespace Pangolin.Netstack.Fuzz;
 /// The `tcp` target: the TCP state machine of one established connection, fed segment by segment on a manual clock.
 /// Input layout:
 /// <code>
-///   byte 0        handshake variant: bit 0 set = no timestamps, bit 1 = no window scale, bit 2 = no SACK-permitted
+///   byte 0        handshake variant: bit 0 set = no timestamps, bit 1 = no window scale, bit 2 = no SACK-permitted,
+///                 bit 3 = receive coalescing: records with control 0 (no action, no time) go in one receive batch
 ///   then records: [control: 1][length: 2, big-endian][TCP header + payload: length bytes]
 ///                 control bits 0-4 pick a clock advance (see <see cref="Advances"/>), bits 5-7 an application action
 /// </code>
@@ -47,17 +48,20 @@ internal static class TcpFuzzTarget
         }
         var time = new ManualTimeProvider();
         var link = new CheckingLink();
+        var variant = data[0];
+        var coalescing = (variant & 8) != 0;
         using var stack = new NetworkStack(link, new NetworkStackOptions
         {
             Time = time,
             TcpSendBufferSize = SendBufferSize,
             TcpReceiveBufferSize = ReceiveBufferSize,
+            LinkAuthenticatesPackets = coalescing,
+            CoalesceReceivedSegments = coalescing,
         });
         stack.AddAddress(FuzzTargets.StackV4);
         using var listener = stack.ListenTcp(new IPEndPoint(FuzzTargets.StackV4, ServerPort));
 
         // The handshake: a SYN with the chosen options, the SYN-ACK, the ACK.
-        var variant = data[0];
         var syn = SynOptions(variant);
         Feed(stack, PeerIss, 0, (byte)TcpFlags.Syn, 64240, syn);
         if (link.LastSynAck is not { } stackIss)
@@ -84,7 +88,19 @@ internal static class TcpFuzzTarget
             var segment = input.Slice(3, length);
             input = input[(3 + length)..];
 
+            if (coalescing)
+            {
+                stack.BeginReceiveBatch(); // already in one after a control-0 record: a no-op then
+            }
             FeedRecord(stack, link, segment);
+            if (coalescing && control == 0 && input.Length >= 3)
+            {
+                continue; // the next record joins the batch
+            }
+            if (coalescing)
+            {
+                stack.EndReceiveBatch();
+            }
             readOffset = Act(control >> 5, connection, stream, link, readOffset);
             time.Advance(TimeSpan.FromMilliseconds(Advances[control & 0x1F]));
         }

@@ -166,8 +166,10 @@ internal sealed partial class TcpConnection
             {
                 SendAck(); // out of order, or filling a hole: ACK at once, with SACK blocks (RFC 5681 §4.2)
             }
-            else if (++_segmentsSinceAck >= 2)
+            else if ((_segmentsSinceAck += Math.Max(1, payload.Length / _mss)) >= 2)
             {
+                // Every second full-sized segment is ACKed (RFC 5681 §4.2); a coalesced one counts as the segments it
+                // holds, as Linux counts a GRO packet by its bytes.
                 if (!_stack.InReceiveBatch)
                 {
                     SendAck();

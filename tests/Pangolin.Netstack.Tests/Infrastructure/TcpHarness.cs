@@ -64,7 +64,7 @@ internal sealed class TcpHarness : IDisposable
     private uint _peerTimestamp = 5000;
     private Netstack.Tcp.TcpListener? _listener;
 
-    public TcpHarness(bool noDelay = false, int sendBufferSize = 1 << 20, int receiveBufferSize = 1 << 20, int mtu = 1420, int segmentationSize = 0)
+    public TcpHarness(bool noDelay = false, int sendBufferSize = 1 << 20, int receiveBufferSize = 1 << 20, int mtu = 1420, int segmentationSize = 0, bool coalesce = false)
     {
         Time = new FakeTimeProvider();
         Link = new CapturingLink(mtu, segmentationSize);
@@ -74,6 +74,8 @@ internal sealed class TcpHarness : IDisposable
             TcpNoDelay = noDelay,
             TcpSendBufferSize = sendBufferSize,
             TcpReceiveBufferSize = receiveBufferSize,
+            LinkAuthenticatesPackets = coalesce,
+            CoalesceReceivedSegments = coalesce,
         });
         Stack.AddAddress(StackAddress);
     }
