@@ -124,6 +124,100 @@ public abstract class ExitNodeApiTests(DatabaseKind kind, PostgresServer postgre
         // And the internal port serves nothing else.
         Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("user", TestContext.Current.CancellationToken)).StatusCode);
     }
+
+    [Fact]
+    public async Task A_slow_remote_exit_node_holds_up_only_the_registration_of_its_own_site()
+    {
+        using var gerbil = new StalledPeerApi();
+        var gerbilKey = WgKey.GeneratePrivate().PublicKey().ToBase64();
+        using var client = Internal();
+        (await client.PostAsJsonAsync("gerbil/get-config", new { publicKey = gerbilKey, reachableAt = gerbil.Url }, TestContext.Current.CancellationToken)).EnsureSuccessStatusCode();
+        var remote = await DbAsync(db => db.ExitNodes.AsNoTracking().FirstAsync(n => n.PublicKey == gerbilKey));
+        var siteA = await CreateNewtSiteAsync("On the remote node");
+        var siteB = await CreateNewtSiteAsync("On the embedded node");
+        await using var newtA = await ConnectAsync(siteA);
+        await using var newtB = await ConnectAsync(siteB);
+
+        // A's registration waits for its node to take the key (POST /peer), which does not answer yet...
+        await newtA.SendAsync(RegisterJson(WgKey.GeneratePrivate().PublicKey().ToBase64(), remote.ExitNodeId, remote.Endpoint, "a"));
+        await gerbil.PeerRequested.Task.WaitAsync(NewtScript.Deadline, TestContext.Current.CancellationToken);
+        // ...while B registers on the embedded node all the same.
+        await newtB.SendAsync(RegisterJson(WgKey.GeneratePrivate().PublicKey().ToBase64(), Node.ExitNodeId, "localhost", "b"));
+        var connectB = NewtScript.Data(await newtB.ExpectAsync(MessageTypes.NewtWgConnect), ProtocolJsonContext.Default.WgConnectData);
+        Assert.Equal(Node.Runtime!.PublicKey.ToBase64(), connectB.PublicKey);
+        await Assert.ThrowsAsync<TimeoutException>(() => newtA.ReceiveAsync(TimeSpan.FromMilliseconds(300))); // A still waits
+
+        gerbil.Answer();
+        var connectA = NewtScript.Data(await newtA.ExpectAsync(MessageTypes.NewtWgConnect), ProtocolJsonContext.Default.WgConnectData);
+        Assert.Equal(gerbilKey, connectA.PublicKey);
+    }
+
+    /// <summary>A standalone gerbil's peer API that holds every request until <see cref="Answer"/>, then answers 200.</summary>
+    private sealed class StalledPeerApi : IDisposable
+    {
+        private readonly System.Net.Sockets.TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly TaskCompletionSource _answer = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly CancellationTokenSource _stop = new();
+
+        public StalledPeerApi()
+        {
+            _listener.Start();
+            _ = AcceptAsync();
+        }
+
+        public string Url => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+
+        public TaskCompletionSource PeerRequested { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Answer() => _answer.TrySetResult();
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _answer.TrySetResult();
+            _listener.Dispose();
+            _stop.Dispose();
+        }
+
+        private async Task AcceptAsync()
+        {
+            try
+            {
+                while (true)
+                {
+                    var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                    _ = ServeAsync(client);
+                }
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                // stopped
+            }
+        }
+
+        private async Task ServeAsync(System.Net.Sockets.TcpClient client)
+        {
+            using (client)
+            {
+                try
+                {
+                    var stream = client.GetStream();
+                    var head = new byte[8192];
+                    var read = await stream.ReadAsync(head, _stop.Token);
+                    if (System.Text.Encoding.ASCII.GetString(head, 0, read).StartsWith("POST /peer", StringComparison.Ordinal))
+                    {
+                        PeerRequested.TrySetResult();
+                    }
+                    await _answer.Task.WaitAsync(_stop.Token);
+                    await stream.WriteAsync("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), _stop.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or IOException or System.Net.Sockets.SocketException)
+                {
+                    // stopped
+                }
+            }
+        }
+    }
 }
 
 public sealed class SqliteExitNodeApiTests(PostgresServer postgres) : ExitNodeApiTests(DatabaseKind.Sqlite, postgres);

@@ -46,29 +46,49 @@ internal sealed partial class RegisterHandler(
             throw new ProtocolException("publicKey is not a WireGuard public key (32 bytes in base64)");
         }
 
-        for (var attempt = 1; ; attempt++)
+        // One registration of a site at a time, so that its key changes reach the node in the order they were made;
+        // other sites go on meanwhile, even while a remote node is slow to answer.
+        var siteGate = registrations.ForSite(connection.SiteId);
+        await siteGate.WaitAsync(ct);
+        try
         {
-            // One registration at a time in this process: blocks are chosen by reading what is taken, and racing
-            // readers would all pick the same one. The unique index still guards against other processes.
-            await registrations.Gate.WaitAsync(ct);
-            try
+            Allocation? allocation = null;
+            for (var attempt = 1; ; attempt++)
             {
-                await RegisterAsync(connection, data, ct);
-                return;
+                // One allocation at a time in this process: blocks are chosen by reading what is taken, and racing
+                // readers would all pick the same one. The unique index still guards against other processes.
+                await registrations.Gate.WaitAsync(ct);
+                try
+                {
+                    allocation = await AllocateAsync(connection, data, ct);
+                    break;
+                }
+                catch (DbUpdateException) when (attempt < Attempts)
+                {
+                    // Another site took the same block at the same moment (unique index): choose again.
+                    db.ChangeTracker.Clear();
+                }
+                finally
+                {
+                    registrations.Gate.Release();
+                }
             }
-            catch (DbUpdateException) when (attempt < Attempts)
+            if (allocation is not null)
             {
-                // Another site took the same block at the same moment (unique index): choose again.
-                db.ChangeTracker.Clear();
+                await PublishAsync(connection, data, allocation, ct);
             }
-            finally
-            {
-                registrations.Gate.Release();
-            }
+        }
+        finally
+        {
+            siteGate.Release();
         }
     }
 
-    private async Task RegisterAsync(NewtConnection connection, RegisterData data, CancellationToken ct)
+    /// <summary>What a registration decided: the site (with its block and new key saved), its node, and its old key and node.</summary>
+    private sealed record Allocation(Site Site, ExitNode Node, string? OldKey, int? OldNode);
+
+    /// <summary>Chooses the node and the block and saves them with the key; null when the newt was told why not.</summary>
+    private async Task<Allocation?> AllocateAsync(NewtConnection connection, RegisterData data, CancellationToken ct)
     {
         var site = await db.Sites.FirstAsync(s => s.SiteId == connection.SiteId, ct);
         var node = await ChooseNodeAsync(data.PingResults ?? [], site.ExitNodeId, ct);
@@ -76,7 +96,7 @@ internal sealed partial class RegisterHandler(
         {
             registry.Reply(connection, MessageTypes.NewtError,
                 new NewtErrorData { Code = "NO_EXIT_NODE", Message = "No exit node is online; try again later" }, ProtocolJsonContext.Default.NewtErrorData);
-            return;
+            return null;
         }
         var (oldKey, oldNode) = (site.PubKey, site.ExitNodeId);
         if (site.ExitNodeId != node.ExitNodeId || site.Subnet is null)
@@ -88,7 +108,7 @@ internal sealed partial class RegisterHandler(
                 registry.Reply(connection, MessageTypes.NewtError,
                     new NewtErrorData { Code = MessageTypes.ErrorCodeNoAvailableSubnet, Message = $"Exit node {node.Name} has no free subnet for this site" },
                     ProtocolJsonContext.Default.NewtErrorData);
-                return;
+                return null;
             }
             site.ExitNodeId = node.ExitNodeId;
             site.Subnet = subnet;
@@ -98,12 +118,18 @@ internal sealed partial class RegisterHandler(
         newt.Version = data.NewtVersion ?? newt.Version;
         newt.Agent = data.Agent ?? newt.Agent;
         await db.SaveChangesAsync(ct);
+        return new Allocation(site, node, oldKey, oldNode);
+    }
 
+    /// <summary>Moves the site's key on the nodes (the old one off), then answers <c>newt/wg/connect</c>.</summary>
+    private async Task PublishAsync(NewtConnection connection, RegisterData data, Allocation allocation, CancellationToken ct)
+    {
+        var (site, node, oldKey, oldNode) = allocation;
         if (oldKey is not null && oldNode is not null && (oldKey != site.PubKey || oldNode != site.ExitNodeId))
         {
             await peers.RemoveAsync(oldNode.Value, oldKey, ct);
         }
-        await peers.AddAsync(node.ExitNodeId, site.PubKey, site.Subnet, ct);
+        await peers.AddAsync(node.ExitNodeId, site.PubKey!, site.Subnet!, ct);
 
         var config = await NewtConfigBuilder.BuildAsync(db, site.SiteId, ct);
         registry.Reply(connection, MessageTypes.NewtWgConnect, new WgConnectData
@@ -112,7 +138,7 @@ internal sealed partial class RegisterHandler(
             RelayPort = (ushort)gerbil.Value.ClientsStartPort,
             PublicKey = node.PublicKey ?? "",
             ServerIp = node.Address.Split('/')[0],
-            TunnelIp = site.Subnet.Split('/')[0],
+            TunnelIp = site.Subnet!.Split('/')[0],
             Targets = config.ByType,
             HealthCheckTargets = config.HealthChecks,
             ChainId = data.ChainId ?? "",
@@ -154,10 +180,24 @@ internal sealed partial class RegisterHandler(
     private static partial void LogNoSubnet(ILogger logger, string node, string newtId);
 }
 
-/// <summary>Serializes site registrations in this process (see <see cref="RegisterHandler"/>).</summary>
+/// <summary>
+/// Serializes registrations in this process (see <see cref="RegisterHandler"/>): block allocation across all sites
+/// (<see cref="Gate"/>), and each site's whole registration — including the calls to its exit node — on its own.
+/// </summary>
 internal sealed class RegistrationLock : IDisposable
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, SemaphoreSlim> _sites = new();
+
     public SemaphoreSlim Gate { get; } = new(1, 1);
 
-    public void Dispose() => Gate.Dispose();
+    public SemaphoreSlim ForSite(int siteId) => _sites.GetOrAdd(siteId, static _ => new SemaphoreSlim(1, 1));
+
+    public void Dispose()
+    {
+        Gate.Dispose();
+        foreach (var gate in _sites.Values)
+        {
+            gate.Dispose();
+        }
+    }
 }
