@@ -45,12 +45,15 @@ internal sealed class PacketElement
 
 /// <summary>
 /// A bounded pool of elements: when all are in flight, the readers wait — back-pressure from the slowest stage to
-/// the TUN and UDP readers instead of queues that grow without bound.
+/// the TUN and UDP readers instead of queues that grow without bound. Renting and returning are lock-free (a count
+/// and a bag); only a reader that finds none free takes a lock, to sleep until one comes back.
 /// </summary>
 internal sealed class PacketPool(int capacity, int bufferSize) : IDisposable
 {
     private readonly ConcurrentBag<PacketElement> _free = [];
-    private readonly SemaphoreSlim _available = new(capacity, capacity);
+    private readonly object _gate = new();
+    private int _available = capacity;
+    private int _waiters;
     private int _created;
 
     public int BufferSize { get; } = bufferSize;
@@ -58,26 +61,66 @@ internal sealed class PacketPool(int capacity, int bufferSize) : IDisposable
     /// <summary>Blocks until an element is free (or the token is cancelled).</summary>
     public PacketElement Rent(CancellationToken cancellationToken)
     {
-        _available.Wait(cancellationToken);
-        return Take();
+        if (TryRent(out var element))
+        {
+            return element;
+        }
+        using var wake = cancellationToken.UnsafeRegister(static gate =>
+        {
+            lock (gate!)
+            {
+                Monitor.PulseAll(gate);
+            }
+        }, _gate);
+        lock (_gate)
+        {
+            _waiters++;
+            try
+            {
+                // A return after the count was read but before the wait pulses under this lock: nothing is missed.
+                while (!TryRent(out element))
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    Monitor.Wait(_gate);
+                }
+                return element;
+            }
+            finally
+            {
+                _waiters--;
+            }
+        }
     }
 
     public bool TryRent(out PacketElement element)
     {
-        if (!_available.Wait(0))
+        var available = Volatile.Read(ref _available);
+        while (available > 0)
         {
-            element = null!;
-            return false;
+            var seen = Interlocked.CompareExchange(ref _available, available - 1, available);
+            if (seen == available)
+            {
+                element = Take();
+                return true;
+            }
+            available = seen;
         }
-        element = Take();
-        return true;
+        element = null!;
+        return false;
     }
 
     public void Return(PacketElement element)
     {
         element.Reset();
         _free.Add(element);
-        _available.Release();
+        Interlocked.Increment(ref _available);
+        if (Volatile.Read(ref _waiters) > 0)
+        {
+            lock (_gate)
+            {
+                Monitor.PulseAll(_gate);
+            }
+        }
     }
 
     private PacketElement Take()
@@ -90,5 +133,11 @@ internal sealed class PacketPool(int capacity, int bufferSize) : IDisposable
         return new PacketElement(BufferSize);
     }
 
-    public void Dispose() => _available.Dispose();
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            Monitor.PulseAll(_gate);
+        }
+    }
 }

@@ -197,11 +197,17 @@ public sealed partial class WireGuardDevice
     private void Deliver(CryptoBatch decrypted, DeliveryBatch delivery)
     {
         var accepted = 0;
+        var peers = delivery.Peers;
         for (var i = 0; i < decrypted.Count; i++)
         {
             var element = decrypted.Items[i];
             decrypted.Items[i] = null!;
-            if (element.Peer!.Accept(element))
+            var peer = element.Peer!;
+            if (peers.Count == 0 || !ReferenceEquals(peers[^1], peer) && !peers.Contains(peer))
+            {
+                peers.Add(peer);
+            }
+            if (peer.Accept(element))
             {
                 delivery.Elements[accepted] = element;
                 delivery.Buffers[accepted] = element.Buffer;
@@ -213,6 +219,11 @@ public sealed partial class WireGuardDevice
                 Pool.Return(element);
             }
         }
+        foreach (var peer in peers)
+        {
+            peer.EndReceiveBatch();
+        }
+        peers.Clear();
         if (accepted > 0)
         {
             WriteToInterface(delivery.Buffers, delivery.Sizes, accepted);
@@ -232,6 +243,9 @@ public sealed partial class WireGuardDevice
         public byte[][] Buffers { get; } = new byte[capacity][];
 
         public int[] Sizes { get; } = new int[capacity];
+
+        /// <summary>The peers whose packets the batch held, for their once-per-batch bookkeeping.</summary>
+        public List<Peer> Peers { get; } = new(8);
     }
 
     private enum Disposition
