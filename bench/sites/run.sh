@@ -7,6 +7,7 @@
 #   bench/sites/run.sh                     # 10 s per measurement, MTU 1420
 #   DUR=5s IPERF_T=5 bench/sites/run.sh
 #   HOLD=1 bench/sites/run.sh              # set everything up, print the endpoints, wait for Ctrl-C (for profiling)
+#   NEWT_ENV="DOTNET_gcServer=0" bench/sites/run.sh   # extra environment for newt alone (runtime knobs in A/B runs)
 #
 # Our path: wrk/iperf3 in the server's namespace -> the server's load front (bench/Pangolin.Sites.Bench: the real
 # server with its embedded exit node; HTTP proxied with pooled keep-alive connections, raw TCP piped) ->
@@ -114,7 +115,7 @@ for i in $(seq 600); do grep -q '^ready' "$W/server.log" && break; sleep 0.1; do
 grep -q '^ready' "$W/server.log" || { echo "the server did not start:"; cat "$W/server.log"; exit 1; }
 . "$W/site.env"
 start_ns=$(date +%s%N)
-$SX "$W/newt/newt" --id "$NEWT_ID" --secret "$NEWT_SECRET" --endpoint http://10.220.0.1:3000 --mtu "$MTU" > "$W/newt.log" 2>&1 & NEWT=$!; PIDS+=($NEWT)
+$SX env ${NEWT_ENV:-} "$W/newt/newt" --id "$NEWT_ID" --secret "$NEWT_SECRET" --endpoint http://10.220.0.1:3000 --mtu "$MTU" > "$W/newt.log" 2>&1 & NEWT=$!; PIDS+=($NEWT)
 connected_ms=""; up_ms=""
 for i in $(seq 3000); do
   [ -z "$connected_ms" ] && grep -q 'Connected to' "$W/newt.log" && connected_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
