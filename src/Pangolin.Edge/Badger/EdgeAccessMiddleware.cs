@@ -1,0 +1,34 @@
+using Microsoft.AspNetCore.Http;
+using Pangolin.Edge.Routing;
+
+namespace Pangolin.Edge.Badger;
+
+/// <summary>
+/// The access check, run on every request after its route is chosen and before a target is: PROTOCOL.md §4.4's
+/// order. It fails closed: what it cannot decide is refused.
+/// </summary>
+internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfigProvider provider)
+{
+    public Task InvokeAsync(HttpContext context)
+    {
+        var route = provider.RouteFor(context.GetReverseProxyFeature().Route.Config);
+        if (route is null)
+        {
+            return EdgePages.WriteAsync(context, StatusCodes.Status404NotFound, "Not found", "Nothing is published here.");
+        }
+        var access = route.Resource.Access;
+        if (access.Blocked)
+        {
+            return EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access blocked", "Access to this resource is blocked.");
+        }
+        if (access.ApplyRules && access.Rules.Count > 0)
+        {
+            return EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access denied", "This resource's rules cannot be checked here yet.");
+        }
+        if (!access.IsOpen)
+        {
+            return EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Sign-in required", "This resource needs a sign-in, which this edge does not offer yet.");
+        }
+        return next(context);
+    }
+}

@@ -1,0 +1,19 @@
+namespace Pangolin.Edge;
+
+/// <summary>The edge's settings (configuration section <c>Edge</c>).</summary>
+public sealed class EdgeOptions
+{
+    public const string Section = "Edge";
+
+    /// <summary>The plain-HTTP port for resources (80 in production; 0 turns it off).</summary>
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>The name of the resource session cookie (upstream's <c>p_session_token</c>); <c>_s</c> is appended for SSL resources.</summary>
+    public string SessionCookieName { get; set; } = "p_session_token";
+
+    /// <summary>The query parameter that carries a share-link token (upstream's <c>p_token</c>).</summary>
+    public string AccessTokenParam { get; set; } = "p_token";
+
+    /// <summary>The public base URL of the dashboard, where sign-in pages live (redirect targets are built on it).</summary>
+    public string DashboardUrl { get; set; } = "http://localhost:3000";
+}

@@ -1,0 +1,51 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Pangolin.Edge.Badger;
+using Pangolin.Edge.Routing;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Pangolin.Edge;
+
+public static class EdgeServices
+{
+    /// <summary>
+    /// The edge's services. The host provides an <see cref="IEdgeConfigSource"/> and an <see cref="ITargetDialer"/>.
+    /// </summary>
+    public static IServiceCollection AddPangolinEdge(this IServiceCollection services)
+    {
+        services.AddOptions<EdgeOptions>().BindConfiguration(EdgeOptions.Section);
+        services.TryAddSingleton<EdgeProxyConfigProvider>();
+        services.AddSingleton<IProxyConfigProvider>(sp => sp.GetRequiredService<EdgeProxyConfigProvider>());
+        services.AddSingleton<IForwarderHttpClientFactory, TunnelHttpClientFactory>();
+        services.AddReverseProxy().AddTransforms<EdgeTransformProvider>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, EdgeMatcherPolicy>());
+        return services;
+    }
+
+    /// <summary>
+    /// Sends requests for a published resource's host into the edge (access check, then its targets) before anything
+    /// else of the host application sees them: a resource's host belongs to the resource, whatever its paths.
+    /// </summary>
+    public static IApplicationBuilder UsePangolinEdge(this IApplicationBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var provider = app.ApplicationServices.GetRequiredService<EdgeProxyConfigProvider>();
+        return app.MapWhen(context => provider.Table.FindResource(context.Request.Host.Host) is not null, edge =>
+        {
+            edge.UseRouting();
+            edge.UseEndpoints(endpoints => endpoints.MapReverseProxy(proxy =>
+            {
+                proxy.UseMiddleware<EdgeAccessMiddleware>();
+                proxy.UseSessionAffinity();
+                proxy.UseLoadBalancing();
+                proxy.UsePassiveHealthChecks();
+            }));
+            edge.Run(context => EdgePages.WriteAsync(context, StatusCodes.Status404NotFound, "Not found",
+                "No target of this resource serves this path."));
+        });
+    }
+}
