@@ -13,10 +13,11 @@ namespace Pangolin.Edge.L4;
 /// <remarks>
 /// IPv4-mapped IPv6 addresses (what a dual-mode socket reports for an IPv4 client) are written as IPv4. When the two
 /// addresses are still of different families, both are written as IPv6 with the IPv4 one mapped
-/// (<c>::ffff:a.b.c.d</c>), as gerbil does for an IPv6 client and an IPv4 target (PROTOCOL.md §3.5); gerbil's other
-/// case, an IPv4 client and an IPv6 target, writes 127.0.0.1 as the destination, which would hide nothing useful but
-/// also say nothing true, so it is mapped the same way here. Anything that is not an IP endpoint is
-/// <c>PROXY UNKNOWN</c> (v1) or the LOCAL-less AF_UNSPEC form (v2).
+/// (<c>::ffff:a.b.c.d</c>), as gerbil does for an IPv6 client and an IPv4 target (PROTOCOL.md §3.5). Gerbil's other
+/// mixed case, an IPv4 client and an IPv6 target, writes TCP4 with 127.0.0.1 as the destination; here it is mapped
+/// the same way instead, so the destination stays true (the client's address is then sent as <c>::ffff:a.b.c.d</c>).
+/// Anything that is not an IP endpoint is <c>PROXY UNKNOWN</c> (v1), or the PROXY command with AF_UNSPEC and no
+/// address block (v2).
 /// </remarks>
 public static class ProxyProtocol
 {
