@@ -6,6 +6,7 @@ using System.Text.Json;
 using Pangolin.Server;
 using Pangolin.Server.Operations;
 using Pangolin.Server.Sites;
+using Pangolin.Edge;
 
 // sites-bench --Bench:SiteFile F --Bench:Backend 127.0.0.1 [pangolin settings]: starts the server, creates a newt site
 // with two targets (HTTP on Bench:HttpPort, raw TCP on Bench:TcpPort) through its own API, writes the newt's id and

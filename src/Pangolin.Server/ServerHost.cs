@@ -9,7 +9,9 @@ using Microsoft.Extensions.Options;
 using Pangolin.Server.Apis;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
+using Pangolin.Edge;
 using Pangolin.Server.ControlChannel;
+using Pangolin.Server.Edge;
 using Pangolin.Server.Data;
 using Pangolin.Server.Email;
 using Pangolin.Server.Operations;
@@ -29,6 +31,7 @@ public static class ServerHost
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             var server = kestrel.ApplicationServices.GetRequiredService<IOptions<ServerOptions>>().Value;
+            var edge = kestrel.ApplicationServices.GetRequiredService<IOptions<EdgeOptions>>().Value;
             kestrel.AddServerHeader = false;
             var listeners = new HashSet<(string Address, int Port)>
             {
@@ -36,6 +39,10 @@ public static class ServerHost
                 (server.ListenAddress, server.IntegrationPort),
                 (server.InternalListenAddress, server.InternalPort),
             };
+            if (edge.HttpPort > 0)
+            {
+                listeners.Add((server.ListenAddress, edge.HttpPort));
+            }
             foreach (var (address, port) in listeners)
             {
                 kestrel.Listen(IPAddress.Parse(address), port);
@@ -71,6 +78,18 @@ public static class ServerHost
         services.AddHostedService<CleanupService>();
         // After StartupService: hosted services start in order, and presence resets rows that migrations create.
         services.AddControlChannel();
+        // After the exit node: the routes name targets through it.
+        services.AddPangolinEdge();
+        services.AddSingleton<DatabaseEdgeConfigSource>();
+        services.AddSingleton<IEdgeConfigSource>(sp => sp.GetRequiredService<DatabaseEdgeConfigSource>());
+        services.AddHostedService(sp => sp.GetRequiredService<DatabaseEdgeConfigSource>());
+        services.AddSingleton<ITargetDialer>(sp => sp.GetRequiredService<Sites.TargetConnector>());
+        services.AddOptions<EdgeOptions>().PostConfigure<IOptions<AppOptions>, IOptions<ServerOptions>>((edge, app, server) =>
+        {
+            edge.DashboardUrl = app.Value.DashboardUrl;
+            edge.SessionCookieName = server.Value.SessionCookieName;
+            edge.AccessTokenParam = server.Value.ResourceAccessTokenParam;
+        });
 
         services.AddAuthentication(AuthSchemes.Default)
             .AddPolicyScheme(AuthSchemes.Default, "Session or API key", o =>
@@ -121,6 +140,8 @@ public static class ServerHost
         app.UseForwardedHeaders();
         app.UseMiddleware<RequestLogMiddleware>();
         app.UseExceptionHandler();
+        // A published resource's host goes to the edge before anything of the control plane sees it.
+        app.UsePangolinEdge();
         app.UseStatusCodePages();
         app.UseMiddleware<SurfaceMiddleware>();
         app.UseMiddleware<RequestRateLimitMiddleware>();

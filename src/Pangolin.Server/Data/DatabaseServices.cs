@@ -5,6 +5,7 @@ using Pangolin.Data;
 using Pangolin.Data.Postgres;
 using Pangolin.Data.Sqlite;
 using Pangolin.Server.Configuration;
+using Pangolin.Server.Edge;
 
 namespace Pangolin.Server.Data;
 
@@ -12,11 +13,13 @@ public static class DatabaseServices
 {
     public static IServiceCollection AddPangolinDatabase(this IServiceCollection services)
     {
+        services.AddSingleton<EdgeChangeSignal>();
         services.AddDbContextPool<PangolinDbContext>((sp, options) =>
         {
             var database = sp.GetRequiredService<IOptions<DatabaseOptions>>().Value;
             var app = sp.GetRequiredService<IOptions<AppOptions>>().Value;
             Configure(options, database, app);
+            options.AddInterceptors(sp.GetRequiredService<EdgeChangeSignal>());
         });
         return services;
     }

@@ -2,30 +2,19 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.EntityFrameworkCore;
 using Pangolin.Data;
+using Pangolin.Edge;
 using Pangolin.Netstack.Udp;
 
 namespace Pangolin.Server.Sites;
-
-/// <summary>A target that cannot be reached from this server, with the reason in words.</summary>
-public sealed class TargetUnreachableException(string message, Exception? inner = null) : Exception(message, inner);
-
-/// <summary>A datagram flow to one target: what is sent goes to it, what is received came from it.</summary>
-public interface IUdpFlow : IDisposable
-{
-    ValueTask SendAsync(ReadOnlyMemory<byte> datagram, CancellationToken ct);
-
-    /// <summary>The next datagram from the target (others are dropped); its length.</summary>
-    ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct);
-}
 
 /// <summary>
 /// Opens connections to targets: through the embedded exit node's userspace stack to
 /// <c>&lt;site tunnel IP&gt;:&lt;internal port&gt;</c> for newt sites (the site's newt forwards to the target), and
 /// straight to the target's address for local sites. The edge builds on this; nothing here needs a TUN device.
 /// </summary>
-public sealed class TargetConnector(IServiceScopeFactory scopes, EmbeddedExitNode embedded)
+public sealed class TargetConnector(IServiceScopeFactory scopes, EmbeddedExitNode embedded) : ITargetDialer
 {
-    public async Task<Stream> ConnectTcpAsync(int targetId, CancellationToken ct)
+    public async ValueTask<Stream> ConnectTcpAsync(int targetId, CancellationToken ct)
     {
         var route = await RouteAsync(targetId, ct);
         if (route.Direct is { } direct)
@@ -52,7 +41,7 @@ public sealed class TargetConnector(IServiceScopeFactory scopes, EmbeddedExitNod
         }
     }
 
-    public async Task<IUdpFlow> OpenUdpAsync(int targetId, CancellationToken ct)
+    public async ValueTask<IEdgeUdpFlow> OpenUdpAsync(int targetId, CancellationToken ct)
     {
         var route = await RouteAsync(targetId, ct);
         if (route.Direct is { } direct)
@@ -107,7 +96,7 @@ public sealed class TargetConnector(IServiceScopeFactory scopes, EmbeddedExitNod
         }
     }
 
-    private sealed class SocketFlow(Socket socket) : IUdpFlow
+    private sealed class SocketFlow(Socket socket) : IEdgeUdpFlow
     {
         public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, CancellationToken ct) => DiscardCount(socket.SendAsync(datagram, SocketFlags.None, ct));
 
@@ -118,7 +107,7 @@ public sealed class TargetConnector(IServiceScopeFactory scopes, EmbeddedExitNod
         private static async ValueTask DiscardCount(ValueTask<int> send) => await send;
     }
 
-    private sealed class TunnelFlow(UdpSocket socket, IPEndPoint target) : IUdpFlow
+    private sealed class TunnelFlow(UdpSocket socket, IPEndPoint target) : IEdgeUdpFlow
     {
         public ValueTask SendAsync(ReadOnlyMemory<byte> datagram, CancellationToken ct) => socket.SendToAsync(datagram, target, ct);
 

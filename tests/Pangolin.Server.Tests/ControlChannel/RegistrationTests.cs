@@ -7,6 +7,7 @@ using Pangolin.Protocol;
 using Pangolin.Server.Sites;
 using Pangolin.Server.Tests.Infrastructure;
 using Pangolin.WireGuard.Configuration;
+using Pangolin.Edge;
 
 namespace Pangolin.Server.Tests.ControlChannel;
 
@@ -82,7 +83,7 @@ public abstract class RegistrationTests(DatabaseKind kind, PostgresServer postgr
         }, ct);
 
         var connector = Factory.Services.GetRequiredService<TargetConnector>();
-        await using (var stream = await connector.ConnectTcpAsync(tcpTarget, ct).WaitAsync(TimeSpan.FromSeconds(20), ct))
+        await using (var stream = await connector.ConnectTcpAsync(tcpTarget, ct).AsTask().WaitAsync(TimeSpan.FromSeconds(20), ct))
         {
             var payload = RandomNumberGenerator.GetBytes(256 * 1024);
             var writing = stream.WriteAsync(payload, ct).AsTask();
@@ -124,7 +125,7 @@ public abstract class RegistrationTests(DatabaseKind kind, PostgresServer postgr
 
         var site = await CreateNewtSiteAsync();
         var (newtTarget, _) = await CreateTargetAsync(resource, site.SiteId, "10.0.0.5", 80);
-        var e = await Assert.ThrowsAsync<TargetUnreachableException>(() => connector.ConnectTcpAsync(newtTarget, ct));
+        var e = await Assert.ThrowsAsync<TargetUnreachableException>(() => connector.ConnectTcpAsync(newtTarget, ct).AsTask());
         Assert.Contains("has not connected yet", e.Message, StringComparison.Ordinal);
     }
 

@@ -10,6 +10,7 @@ using Pangolin.Server.Tests.ControlChannel;
 using Pangolin.Server.Tests.Infrastructure;
 using Pangolin.WireGuard.Net;
 using Pangolin.WireGuard.Tests.Infrastructure;
+using Pangolin.Edge;
 
 namespace Pangolin.Server.Tests.EndToEnd;
 

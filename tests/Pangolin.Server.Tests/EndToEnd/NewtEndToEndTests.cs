@@ -10,6 +10,7 @@ using newt::Pangolin.Newt;
 using Pangolin.Server.Sites;
 using Pangolin.Server.Tests.ControlChannel;
 using Pangolin.Server.Tests.Infrastructure;
+using Pangolin.Edge;
 
 namespace Pangolin.Server.Tests.EndToEnd;
 

@@ -60,6 +60,8 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             _settings["Server:InternalPort"] = SmtpTestServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
             _settings["Server:IntegrationPort"] = SmtpTestServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
             _settings["App:DashboardUrl"] = $"http://127.0.0.1:{ExternalPort}";
+            EdgePort = SmtpTestServer.FreePort();
+            _settings["Edge:HttpPort"] = EdgePort.ToString(System.Globalization.CultureInfo.InvariantCulture);
             _settings["Gerbil:BaseEndpoint"] = "127.0.0.1";
             // A fixed port, as in production: a restarted server's exit node is where the newts' tunnels point.
             using (var probe = new System.Net.Sockets.UdpClient(0))
@@ -88,6 +90,7 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
         _configure = previous._configure;
         UsesKestrel = previous.UsesKestrel;
         ExternalPort = previous.ExternalPort;
+        EdgePort = previous.EdgePort;
         DataDirectory = previous.DataDirectory;
         _settings = new Dictionary<string, string?>(previous._settings);
         Clock.SetUtcNow(previous.Clock.GetUtcNow());
@@ -103,6 +106,9 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
     public bool UsesKestrel { get; }
 
     public int ExternalPort { get; } = 3000;
+
+    /// <summary>The edge's plain-HTTP port (Kestrel only).</summary>
+    public int EdgePort { get; }
 
     /// <summary>The dashboard's URL as clients dial it.</summary>
     public Uri Endpoint => new($"http://{(UsesKestrel ? "127.0.0.1" : "localhost")}:{ExternalPort}");

@@ -39,6 +39,11 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             start.ArgumentList.Add(arg);
         }
+        // Servers run side by side: each edge gets a free port unless the test names one.
+        if (!args.Any(a => a.StartsWith("--Edge:HttpPort=", StringComparison.Ordinal)))
+        {
+            start.ArgumentList.Add($"--Edge:HttpPort={SmtpTestServer.FreePort()}");
+        }
         // The test runner's own settings must not leak into the program under test.
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("PANGOLIN_", StringComparison.Ordinal) || k.StartsWith("ASPNETCORE_", StringComparison.Ordinal)).ToList())
         {
