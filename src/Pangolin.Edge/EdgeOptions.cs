@@ -14,6 +14,12 @@ public sealed class EdgeOptions
     /// <summary>The query parameter that carries a share-link token (upstream's <c>p_token</c>).</summary>
     public string AccessTokenParam { get; set; } = "p_token";
 
+    /// <summary>A MaxMind country database (GeoLite2-Country or GeoIP2-Country .mmdb) for COUNTRY rules; none: they never match.</summary>
+    public string? GeoIpCountryDatabase { get; set; }
+
+    /// <summary>A MaxMind ASN database (GeoLite2-ASN .mmdb) for ASN rules; none: they never match.</summary>
+    public string? GeoIpAsnDatabase { get; set; }
+
     /// <summary>The public base URL of the dashboard, where sign-in pages live (redirect targets are built on it).</summary>
     public string DashboardUrl { get; set; } = "http://localhost:3000";
 }

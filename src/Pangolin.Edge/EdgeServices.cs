@@ -3,8 +3,11 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Pangolin.Edge.Badger;
+using Pangolin.Edge.L4;
 using Pangolin.Edge.Routing;
+using Pangolin.Edge.Rules;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -23,8 +26,18 @@ public static class EdgeServices
         services.AddSingleton<IForwarderHttpClientFactory, TunnelHttpClientFactory>();
         services.AddReverseProxy().AddTransforms<EdgeTransformProvider>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<MatcherPolicy, EdgeMatcherPolicy>());
+        services.TryAddSingleton<IGeoLookup>(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<EdgeOptions>>().Value;
+            return string.IsNullOrWhiteSpace(options.GeoIpCountryDatabase) && string.IsNullOrWhiteSpace(options.GeoIpAsnDatabase)
+                ? NoGeoLookup.Instance
+                : new MaxMindGeoLookup(NullIfBlank(options.GeoIpCountryDatabase), NullIfBlank(options.GeoIpAsnDatabase));
+        });
+        services.AddRawResourceListeners();
         return services;
     }
+
+    private static string? NullIfBlank(string? value) => string.IsNullOrWhiteSpace(value) ? null : value;
 
     /// <summary>
     /// Sends requests for a published resource's host into the edge (access check, then its targets) before anything

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Pangolin.Edge.Routing;
+using Pangolin.Edge.Rules;
 
 namespace Pangolin.Edge.Badger;
 
@@ -7,7 +8,7 @@ namespace Pangolin.Edge.Badger;
 /// The access check, run on every request after its route is chosen and before a target is: PROTOCOL.md §4.4's
 /// order. It fails closed: what it cannot decide is refused.
 /// </summary>
-internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfigProvider provider)
+internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfigProvider provider, IGeoLookup geo)
 {
     public Task InvokeAsync(HttpContext context)
     {
@@ -21,9 +22,15 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         {
             return EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access blocked", "Access to this resource is blocked.");
         }
-        if (access.ApplyRules && access.Rules.Count > 0)
+        if (access.ApplyRules && context.Connection.RemoteIpAddress is { } client)
         {
-            return EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access denied", "This resource's rules cannot be checked here yet.");
+            switch (route.Rules.Evaluate(client, context.Request.Path.Value, context.Request.Method, geo))
+            {
+                case RuleOutcome.Accept:
+                    return next(context);
+                case RuleOutcome.Drop:
+                    return EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access denied", "Your request is not allowed by this resource's rules.");
+            }
         }
         if (!access.IsOpen)
         {

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Globalization;
+using Pangolin.Edge.Rules;
 
 namespace Pangolin.Edge.Routing;
 
@@ -11,7 +12,8 @@ internal sealed record EdgeRoute(
     PathMatcher Match,
     PathRewriter? Rewrite,
     int Priority,
-    IReadOnlyList<EdgeHttpTarget> Targets)
+    IReadOnlyList<EdgeHttpTarget> Targets,
+    RuleSet Rules)
 {
     public bool WildcardHost => Resource.Host.StartsWith("*.", StringComparison.Ordinal);
 }
@@ -53,6 +55,7 @@ internal sealed class EdgeRouteTable
         var routes = new List<EdgeRoute>();
         foreach (var resource in snapshot.HttpResources)
         {
+            var rules = resource.Access.ApplyRules ? RuleSet.Compile(resource.Access.Rules) : RuleSet.Empty;
             var groups = resource.Targets
                 .GroupBy(t => (t.Path, t.PathMatchType, t.RewritePath, t.RewritePathType, t.Priority))
                 .OrderBy(g => g.Min(t => t.TargetId));
@@ -65,7 +68,7 @@ internal sealed class EdgeRouteTable
                 }
                 var key = string.Create(CultureInfo.InvariantCulture, $"r{resource.ResourceId}-t{group.Min(t => t.TargetId)}");
                 routes.Add(new EdgeRoute(key, key, resource, match, PathRewriter.Create(match, rewritePath, rewriteType),
-                    RoutePriority(priority, match), [.. group.OrderBy(t => t.TargetId)]));
+                    RoutePriority(priority, match), [.. group.OrderBy(t => t.TargetId)], rules));
             }
         }
         // Upstream's router priority first; then exact hosts before wildcards and longer paths before shorter ones,

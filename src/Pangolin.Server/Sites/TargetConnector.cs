@@ -33,7 +33,8 @@ public sealed class TargetConnector(IServiceScopeFactory scopes, EmbeddedExitNod
         }
         try
         {
-            return await route.Node!.ConnectTcpAsync(route.Tunnel!, ct);
+            var stream = await route.Node!.ConnectTcpAsync(route.Tunnel!, ct);
+            return stream is Netstack.Tcp.TcpStream tcp ? new HalfClosableStream(tcp) : stream;
         }
         catch (Exception e) when (e is IOException or SocketException or TimeoutException)
         {

@@ -79,6 +79,86 @@ public abstract class EdgeServerTests(DatabaseKind kind, PostgresServer postgres
         await Eventually(async () => (await SendAsync(client, "gone.example.test")).StatusCode != HttpStatusCode.OK);
     }
 
+    [Fact]
+    public async Task Rules_made_through_the_api_refuse_and_admit_requests_at_the_edge()
+    {
+        await using var one = await Backend.StartAsync("one");
+        var site = (await Admin.PutJsonAsync("org/acme/site", new { name = "Here", type = "local" })).Expect(201).Data.GetProperty("siteId").GetInt32();
+        var resource = await CreateResourceAsync("Ruled");
+        await CreateTargetAsync(resource, site, "127.0.0.1", one.Port);
+        (await Admin.PostJsonAsync($"resource/{resource}", new { applyRules = true })).Expect(200);
+        (await Admin.PutJsonAsync($"resource/{resource}/rule", new { action = "ACCEPT", match = "PATH", value = "/open/*", priority = 1 })).Expect(201);
+        (await Admin.PutJsonAsync($"resource/{resource}/rule", new { action = "DROP", match = "CIDR", value = "127.0.0.0/8", priority = 2 })).Expect(201);
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Factory.EdgePort}") };
+
+        // SSO is on and nobody signed in: only the ACCEPT rule's paths get through; the DROP refuses the rest.
+        Assert.Equal("one", await AnswersAsync(client, "ruled.example.test", "one", "/open/page"));
+        await Eventually(async () => (await SendAsync(client, "ruled.example.test", "/closed")).StatusCode == HttpStatusCode.Forbidden);
+        Assert.Equal("one", await GetAsync(client, "ruled.example.test", "/open/again"));
+    }
+
+    [Fact]
+    public async Task A_raw_tcp_resource_opens_its_port_when_made_and_closes_it_when_deleted()
+    {
+        using var echo = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        echo.Start();
+        var echoing = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var accepted = await echo.AcceptTcpClientAsync(Ct);
+                _ = Task.Run(async () =>
+                {
+                    using (accepted)
+                    {
+                        await accepted.GetStream().CopyToAsync(accepted.GetStream(), Ct);
+                    }
+                }, Ct);
+            }
+        }, Ct);
+        var proxyPort = SmtpTestServer.FreePort();
+        var site = (await Admin.PutJsonAsync("org/acme/site", new { name = "Here", type = "local" })).Expect(201).Data.GetProperty("siteId").GetInt32();
+        var resource = (await Admin.PutJsonAsync("org/acme/resource", new { name = "Raw", http = false, protocol = "tcp", proxyPort }))
+            .Expect(201).Data.GetProperty("resourceId").GetInt32();
+        await CreateTargetAsync(resource, site, "127.0.0.1", ((IPEndPoint)echo.LocalEndpoint).Port);
+
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await client.ConnectAsync(IPAddress.Loopback, proxyPort, Ct);
+                var stream = client.GetStream();
+                await stream.WriteAsync("ping through the edge"u8.ToArray(), Ct);
+                client.Client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+                var reply = new MemoryStream();
+                await stream.CopyToAsync(reply, Ct);
+                Assert.Equal("ping through the edge", System.Text.Encoding.UTF8.GetString(reply.ToArray()));
+                break;
+            }
+            catch (System.Net.Sockets.SocketException) when (watch.Elapsed < Patience)
+            {
+                await Task.Delay(20, Ct);
+            }
+        }
+
+        (await Admin.DeleteJsonAsync($"resource/{resource}")).Expect(200);
+        await Eventually(async () =>
+        {
+            using var client = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await client.ConnectAsync(IPAddress.Loopback, proxyPort, Ct);
+                return false;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return true;
+            }
+        });
+    }
+
     private static async Task<HttpResponseMessage> SendAsync(HttpClient client, string host, string path = "/")
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
@@ -86,18 +166,18 @@ public abstract class EdgeServerTests(DatabaseKind kind, PostgresServer postgres
         return await client.SendAsync(request, Ct);
     }
 
-    private static async Task<string> GetAsync(HttpClient client, string host)
+    private static async Task<string> GetAsync(HttpClient client, string host, string path = "/")
     {
-        using var response = await SendAsync(client, host);
+        using var response = await SendAsync(client, host, path);
         return response.StatusCode == HttpStatusCode.OK ? await response.Content.ReadAsStringAsync(Ct) : $"HTTP {(int)response.StatusCode}";
     }
 
     /// <summary>Polls until the host answers with this backend.</summary>
-    private static async Task<string> AnswersAsync(HttpClient client, string host, string backend)
+    private static async Task<string> AnswersAsync(HttpClient client, string host, string backend, string path = "/")
     {
         var watch = Stopwatch.StartNew();
         string last;
-        while ((last = await GetAsync(client, host)) != backend)
+        while ((last = await GetAsync(client, host, path)) != backend)
         {
             Assert.True(watch.Elapsed < Patience, $"{host} still answered '{last}' after {watch.ElapsedMilliseconds} ms");
             await Task.Delay(10, Ct);

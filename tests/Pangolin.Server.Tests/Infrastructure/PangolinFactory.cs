@@ -46,6 +46,8 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             ["Domains:main:BaseDomain"] = "example.test",
             // Tests run side by side: each embedded exit node takes a free UDP port.
             ["Gerbil:ListenPort"] = "0",
+            // Raw resources open their proxy ports on loopback only.
+            ["Edge:RawResources:BindAddress"] = "127.0.0.1",
             ["Logging:LogLevel:Default"] = "Debug",
             ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",
