@@ -16,7 +16,8 @@ namespace Pangolin.Edge;
 public static class EdgeServices
 {
     /// <summary>
-    /// The edge's services. The host provides an <see cref="IEdgeConfigSource"/> and an <see cref="ITargetDialer"/>.
+    /// The edge's services. The host provides an <see cref="IEdgeConfigSource"/> and an <see cref="ITargetDialer"/>, and
+    /// an <see cref="IResourceAccess"/> registered before this call (without one, every credential is refused).
     /// </summary>
     public static IServiceCollection AddPangolinEdge(this IServiceCollection services)
     {
@@ -34,6 +35,7 @@ public static class EdgeServices
                 : new MaxMindGeoLookup(NullIfBlank(options.GeoIpCountryDatabase), NullIfBlank(options.GeoIpAsnDatabase));
         });
         services.AddRawResourceListeners();
+        services.TryAddSingleton<IResourceAccess, NoResourceAccess>();
         return services;
     }
 

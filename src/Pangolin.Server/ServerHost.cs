@@ -79,6 +79,7 @@ public static class ServerHost
         // After StartupService: hosted services start in order, and presence resets rows that migrations create.
         services.AddControlChannel();
         // After the exit node: the routes name targets through it.
+        services.AddSingleton<Pangolin.Edge.Badger.IResourceAccess, ResourceAccessService>();
         services.AddPangolinEdge();
         services.AddSingleton<DatabaseEdgeConfigSource>();
         services.AddSingleton<IEdgeConfigSource>(sp => sp.GetRequiredService<DatabaseEdgeConfigSource>());

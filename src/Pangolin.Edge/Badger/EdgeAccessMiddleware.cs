@@ -1,41 +1,190 @@
+using System.Net;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.Extensions.Options;
 using Pangolin.Edge.Routing;
 using Pangolin.Edge.Rules;
 
 namespace Pangolin.Edge.Badger;
 
 /// <summary>
-/// The access check, run on every request after its route is chosen and before a target is: PROTOCOL.md §4.4's
-/// order. It fails closed: what it cannot decide is refused.
+/// The access check, run on every request after its route is chosen and before a target is, in PROTOCOL.md §4.4's
+/// order: blocked; the resource's rules; no sign-in method; a share-link token (headers, then <c>p_token</c>); HTTP
+/// Basic credentials; the resource session cookie; otherwise refused. It fails closed: what it cannot decide is
+/// refused. Secrets are checked by the host's <see cref="IResourceAccess"/>.
 /// </summary>
-internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfigProvider provider, IGeoLookup geo)
+internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfigProvider provider, IGeoLookup geo, IResourceAccess secrets,
+    IOptions<EdgeOptions> options)
 {
-    public Task InvokeAsync(HttpContext context)
+    private const string TokenIdHeader = "P-Access-Token-Id";
+    private const string TokenHeader = "P-Access-Token";
+
+    public async Task InvokeAsync(HttpContext context)
     {
         var route = provider.RouteFor(context.GetReverseProxyFeature().Route.Config);
         if (route is null)
         {
-            return EdgePages.WriteAsync(context, StatusCodes.Status404NotFound, "Not found", "Nothing is published here.");
+            await EdgePages.WriteAsync(context, StatusCodes.Status404NotFound, "Not found", "Nothing is published here.");
+            return;
         }
-        var access = route.Resource.Access;
+        var resource = route.Resource;
+        var access = resource.Access;
         if (access.Blocked)
         {
-            return EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access blocked", "Access to this resource is blocked.");
+            await EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access blocked", "Access to this resource is blocked.");
+            return;
         }
-        if (access.ApplyRules && context.Connection.RemoteIpAddress is { } client)
+        var client = context.Connection.RemoteIpAddress ?? IPAddress.None;
+        if (access.ApplyRules)
         {
             switch (route.Rules.Evaluate(client, context.Request.Path.Value, context.Request.Method, geo))
             {
                 case RuleOutcome.Accept:
-                    return next(context);
+                    await next(context);
+                    return;
                 case RuleOutcome.Drop:
-                    return EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access denied", "Your request is not allowed by this resource's rules.");
+                    await EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access denied", "Your request is not allowed by this resource's rules.");
+                    return;
             }
         }
-        if (!access.IsOpen)
+        if (access.IsOpen)
         {
-            return EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Sign-in required", "This resource needs a sign-in, which this edge does not offer yet.");
+            await next(context);
+            return;
         }
-        return next(context);
+        var ct = context.RequestAborted;
+        var request = context.Request;
+
+        // A share link: in headers for programs, in the query for browsers (which then get a session cookie).
+        if (request.Headers.TryGetValue(TokenIdHeader, out var headerId) && request.Headers.TryGetValue(TokenHeader, out var headerToken)
+            && headerId.ToString() is { Length: > 0 } id && headerToken.ToString() is { Length: > 0 } secret)
+        {
+            var grant = await secrets.RedeemAccessTokenAsync(resource.ResourceId, id, secret, createSession: false, client, ct);
+            if (await DecidedAsync(context, grant.Result))
+            {
+                return;
+            }
+        }
+        var tokenParam = options.Value.AccessTokenParam;
+        if (request.Query.TryGetValue(tokenParam, out var queryToken) && SplitToken(queryToken.ToString()) is var (queryId, querySecret))
+        {
+            var grant = await secrets.RedeemAccessTokenAsync(resource.ResourceId, queryId, querySecret, createSession: true, client, ct);
+            if (grant.Result == AccessResult.Valid && grant.SessionToken is { } sessionToken)
+            {
+                SetSessionCookie(context, resource, sessionToken, grant.SessionExpires);
+                if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+                {
+                    // The link has done its work: the clean address, on this host (a relative redirect, never elsewhere).
+                    context.Response.StatusCode = StatusCodes.Status302Found;
+                    context.Response.Headers.Location = UriHelper.BuildRelative(request.PathBase, request.Path, WithoutParam(request.Query, tokenParam));
+                    context.Response.Headers.CacheControl = "no-store";
+                    return;
+                }
+            }
+            if (await DecidedAsync(context, grant.Result))
+            {
+                return;
+            }
+        }
+
+        // HTTP Basic credentials.
+        var basic = BasicCredential(request);
+        if (access.HasHeaderAuth && basic is not null)
+        {
+            var result = await secrets.CheckHeaderAuthAsync(resource.ResourceId, basic, client, ct);
+            if (await DecidedAsync(context, result))
+            {
+                return;
+            }
+        }
+        var onlyHeaderAuth = access.HasHeaderAuth && !access.Sso && !access.HasPassword && !access.HasPincode && !access.EmailWhitelist;
+        if (onlyHeaderAuth && !access.HeaderAuthExtendedCompatibility)
+        {
+            await EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Credentials required", "This resource takes HTTP Basic credentials.");
+            return;
+        }
+
+        // The resource session cookie, scoped to this host.
+        if (request.Cookies.TryGetValue(SessionCookieName(resource), out var cookie) && cookie.Length > 0)
+        {
+            var session = await secrets.CheckSessionAsync(resource.ResourceId, cookie, access, ct);
+            if (session.Valid)
+            {
+                if (session.Identity is { } identity)
+                {
+                    context.Features.Set(identity);
+                }
+                await next(context);
+                return;
+            }
+        }
+
+        if (access.HasHeaderAuth && access.HeaderAuthExtendedCompatibility && basic is null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Basic realm=\"pangolin\"";
+            await EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Credentials required", "This resource takes HTTP Basic credentials.");
+            return;
+        }
+        await EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Sign-in required", "This resource needs a sign-in.");
+    }
+
+    /// <summary>The resource's session cookie: <c>p_session_token</c>, with <c>_s</c> for an SSL resource (upstream's names).</summary>
+    internal string SessionCookieName(EdgeHttpResource resource) => options.Value.SessionCookieName + (resource.Ssl ? "_s" : "");
+
+    private void SetSessionCookie(HttpContext context, EdgeHttpResource resource, string token, DateTimeOffset? expires) =>
+        context.Response.Cookies.Append(SessionCookieName(resource), token, new CookieOptions
+        {
+            HttpOnly = true,
+            Secure = resource.Ssl,
+            SameSite = SameSiteMode.Lax,
+            Path = "/",
+            Expires = expires,
+            IsEssential = true,
+        });
+
+    /// <summary>Ends the request for a valid secret (forwarded) or a client over its budget (429); false to go on.</summary>
+    private async Task<bool> DecidedAsync(HttpContext context, AccessResult result)
+    {
+        switch (result)
+        {
+            case AccessResult.Valid:
+                await next(context);
+                return true;
+            case AccessResult.RateLimited:
+                await EdgePages.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Too many attempts",
+                    "Too many wrong credentials came from your address. Wait a few minutes, then try again.");
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary><c>&lt;id&gt;.&lt;token&gt;</c> as upstream's share links carry it.</summary>
+    internal static (string Id, string Token)? SplitToken(string value)
+    {
+        var dot = value.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0 && dot < value.Length - 1 ? (value[..dot], value[(dot + 1)..]) : null;
+    }
+
+    private static string? BasicCredential(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        return header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) && header.Length > 6 ? header[6..].Trim() : null;
+    }
+
+    private static QueryString WithoutParam(IQueryCollection query, string name)
+    {
+        var builder = new QueryBuilder();
+        foreach (var (key, values) in query)
+        {
+            if (!string.Equals(key, name, StringComparison.Ordinal))
+            {
+                foreach (var value in values)
+                {
+                    builder.Add(key, value ?? "");
+                }
+            }
+        }
+        return builder.ToQueryString();
     }
 }

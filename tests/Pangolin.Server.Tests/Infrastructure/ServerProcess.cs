@@ -39,8 +39,8 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             start.ArgumentList.Add(arg);
         }
-        // Servers run side by side: each edge gets a free port unless the test names one.
-        if (!args.Any(a => a.StartsWith("--Edge:HttpPort=", StringComparison.Ordinal)))
+        // Servers run side by side: each edge gets a free port unless the test names one (CLI commands take no settings).
+        if (args.All(a => a.StartsWith("--", StringComparison.Ordinal)) && !args.Any(a => a.StartsWith("--Edge:HttpPort=", StringComparison.Ordinal)))
         {
             start.ArgumentList.Add($"--Edge:HttpPort={SmtpTestServer.FreePort()}");
         }
