@@ -76,7 +76,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
                 {
                     // The link has done its work: the clean address, on this host (a relative redirect, never elsewhere).
                     context.Response.StatusCode = StatusCodes.Status302Found;
-                    context.Response.Headers.Location = UriHelper.BuildRelative(request.PathBase, request.Path, WithoutParam(request.Query, tokenParam));
+                    context.Response.Headers.Location = SameHostLocation(UriHelper.BuildRelative(request.PathBase, request.Path, WithoutParam(request.Query, tokenParam)));
                     context.Response.Headers.CacheControl = "no-store";
                     return;
                 }
@@ -157,6 +157,19 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
             default:
                 return false;
         }
+    }
+
+    /// <summary>
+    /// A relative location that stays on this host: a path that starts with <c>//</c> or <c>/\</c> would be read by
+    /// browsers as another host (<c>//evil.example/</c>), so its leading slashes fold into one.
+    /// </summary>
+    internal static string SameHostLocation(string location)
+    {
+        if (location.Length > 1 && location[0] == '/' && (location[1] == '/' || location[1] == '\\'))
+        {
+            return "/" + location.TrimStart('/', '\\');
+        }
+        return location.StartsWith('/') ? location : "/" + location;
     }
 
     /// <summary><c>&lt;id&gt;.&lt;token&gt;</c> as upstream's share links carry it.</summary>
