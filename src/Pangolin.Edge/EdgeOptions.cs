@@ -20,6 +20,9 @@ public sealed class EdgeOptions
     /// <summary>A MaxMind ASN database (GeoLite2-ASN .mmdb) for ASN rules; none: they never match.</summary>
     public string? GeoIpAsnDatabase { get; set; }
 
+    /// <summary>How long the request log keeps access decisions, in days; 0 keeps them forever.</summary>
+    public int RequestLogRetentionDays { get; set; } = 7;
+
     /// <summary>The public base URL of the dashboard, where sign-in pages live (redirect targets are built on it).</summary>
     public string DashboardUrl { get; set; } = "http://localhost:3000";
 }

@@ -36,6 +36,8 @@ public static class EdgeServices
         });
         services.AddRawResourceListeners();
         services.TryAddSingleton<IResourceAccess, NoResourceAccess>();
+        services.TryAddSingleton<IAccessLog, NoAccessLog>();
+        services.TryAddSingleton(TimeProvider.System);
         return services;
     }
 

@@ -80,6 +80,9 @@ public static class ServerHost
         services.AddControlChannel();
         // After the exit node: the routes name targets through it.
         services.AddSingleton<Pangolin.Edge.Badger.IResourceAccess, ResourceAccessService>();
+        services.AddSingleton<RequestLogWriter>();
+        services.AddSingleton<Pangolin.Edge.Badger.IAccessLog>(sp => sp.GetRequiredService<RequestLogWriter>());
+        services.AddHostedService(sp => sp.GetRequiredService<RequestLogWriter>());
         services.AddPangolinEdge();
         services.AddSingleton<DatabaseEdgeConfigSource>();
         services.AddSingleton<IEdgeConfigSource>(sp => sp.GetRequiredService<DatabaseEdgeConfigSource>());

@@ -14,7 +14,7 @@ namespace Pangolin.Edge.Badger;
 /// refused. Secrets are checked by the host's <see cref="IResourceAccess"/>.
 /// </summary>
 internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfigProvider provider, IGeoLookup geo, IResourceAccess secrets,
-    IOptions<EdgeOptions> options)
+    IAccessLog log, TimeProvider time, IOptions<EdgeOptions> options)
 {
     private const string TokenIdHeader = "P-Access-Token-Id";
     private const string TokenHeader = "P-Access-Token";
@@ -31,6 +31,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         var access = resource.Access;
         if (access.Blocked)
         {
+            Log(context, resource, false, AccessReason.Blocked);
             await EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access blocked", "Access to this resource is blocked.");
             return;
         }
@@ -40,15 +41,18 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
             switch (route.Rules.Evaluate(client, context.Request.Path.Value, context.Request.Method, geo))
             {
                 case RuleOutcome.Accept:
+                    Log(context, resource, true, AccessReason.AllowedByRule);
                     await next(context);
                     return;
                 case RuleOutcome.Drop:
+                    Log(context, resource, false, AccessReason.DroppedByRule);
                     await EdgePages.WriteAsync(context, StatusCodes.Status403Forbidden, "Access denied", "Your request is not allowed by this resource's rules.");
                     return;
             }
         }
         if (access.IsOpen)
         {
+            Log(context, resource, true, AccessReason.AllowedNoAuth);
             await next(context);
             return;
         }
@@ -60,7 +64,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
             && headerId.ToString() is { Length: > 0 } id && headerToken.ToString() is { Length: > 0 } secret)
         {
             var grant = await secrets.RedeemAccessTokenAsync(resource.ResourceId, id, secret, createSession: false, client, ct);
-            if (await DecidedAsync(context, grant.Result))
+            if (await DecidedAsync(context, resource, grant.Result, AccessReason.ValidAccessToken))
             {
                 return;
             }
@@ -71,6 +75,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
             var grant = await secrets.RedeemAccessTokenAsync(resource.ResourceId, queryId, querySecret, createSession: true, client, ct);
             if (grant.Result == AccessResult.Valid && grant.SessionToken is { } sessionToken)
             {
+                Log(context, resource, true, AccessReason.ValidAccessToken);
                 SetSessionCookie(context, resource, sessionToken, grant.SessionExpires);
                 if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
                 {
@@ -81,8 +86,13 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
                     return;
                 }
             }
-            if (await DecidedAsync(context, grant.Result))
+            if (grant.Result != AccessResult.Valid && await DecidedAsync(context, resource, grant.Result, AccessReason.ValidAccessToken))
             {
+                return;
+            }
+            if (grant.Result == AccessResult.Valid)
+            {
+                await next(context);
                 return;
             }
         }
@@ -92,7 +102,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         if (access.HasHeaderAuth && basic is not null)
         {
             var result = await secrets.CheckHeaderAuthAsync(resource.ResourceId, basic, client, ct);
-            if (await DecidedAsync(context, result))
+            if (await DecidedAsync(context, resource, result, AccessReason.ValidHeaderAuth))
             {
                 return;
             }
@@ -100,6 +110,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         var onlyHeaderAuth = access.HasHeaderAuth && !access.Sso && !access.HasPassword && !access.HasPincode && !access.EmailWhitelist;
         if (onlyHeaderAuth && !access.HeaderAuthExtendedCompatibility)
         {
+            Log(context, resource, false, AccessReason.NoMoreAuthMethods);
             await EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Credentials required", "This resource takes HTTP Basic credentials.");
             return;
         }
@@ -114,6 +125,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
                 {
                     context.Features.Set(identity);
                 }
+                Log(context, resource, true, AccessReason.ValidSession);
                 await next(context);
                 return;
             }
@@ -122,10 +134,25 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         if (access.HasHeaderAuth && access.HeaderAuthExtendedCompatibility && basic is null)
         {
             context.Response.Headers.WWWAuthenticate = "Basic realm=\"pangolin\"";
+            Log(context, resource, false, AccessReason.NoSession);
             await EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Credentials required", "This resource takes HTTP Basic credentials.");
             return;
         }
+        Log(context, resource, false, AccessReason.NoSession);
         await EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Sign-in required", "This resource needs a sign-in.");
+    }
+
+    private void Log(HttpContext context, EdgeHttpResource resource, bool allowed, AccessReason reason)
+    {
+        var request = context.Request;
+        var ip = context.Connection.RemoteIpAddress;
+        log.Record(new AccessDecision(
+            time.GetUtcNow(), resource.ResourceId, resource.OrgId, allowed, reason,
+            ip is null ? null : (ip.IsIPv4MappedToIPv6 ? ip.MapToIPv4() : ip).ToString(),
+            ip is null ? null : geo.Country(ip),
+            request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 512)] : null,
+            request.Scheme, request.Host.Host, request.Path.Value ?? "/", request.Method,
+            request.QueryString.HasValue ? WithoutParam(request.Query, options.Value.AccessTokenParam).Value : null));
     }
 
     /// <summary>The resource's session cookie: <c>p_session_token</c>, with <c>_s</c> for an SSL resource (upstream's names).</summary>
@@ -143,14 +170,16 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         });
 
     /// <summary>Ends the request for a valid secret (forwarded) or a client over its budget (429); false to go on.</summary>
-    private async Task<bool> DecidedAsync(HttpContext context, AccessResult result)
+    private async Task<bool> DecidedAsync(HttpContext context, EdgeHttpResource resource, AccessResult result, AccessReason reason)
     {
         switch (result)
         {
             case AccessResult.Valid:
+                Log(context, resource, true, reason);
                 await next(context);
                 return true;
             case AccessResult.RateLimited:
+                Log(context, resource, false, AccessReason.RateLimited);
                 await EdgePages.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Too many attempts",
                     "Too many wrong credentials came from your address. Wait a few minutes, then try again.");
                 return true;

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Pangolin.Server.Tests.ControlChannel;
@@ -244,6 +245,66 @@ public abstract class EdgeServerTests(DatabaseKind kind, PostgresServer postgres
         (await Admin.DeleteJsonAsync($"access-token/{tokenId}")).Expect(200);
         Factory.Clock.Advance(TimeSpan.FromSeconds(6));
         Assert.Equal("HTTP 401", await GetWithCookieAsync(client, "shared.example.test", cookie));
+    }
+
+    [Fact]
+    public async Task Every_access_decision_lands_in_the_request_log_and_the_api_filters_it()
+    {
+        await using var one = await Backend.StartAsync("one");
+        var site = (await Admin.PutJsonAsync("org/acme/site", new { name = "Here", type = "local" })).Expect(201).Data.GetProperty("siteId").GetInt32();
+        var open = await CreateResourceAsync("Logged");
+        await CreateTargetAsync(open, site, "127.0.0.1", one.Port);
+        (await Admin.PostJsonAsync($"resource/{open}", new { sso = false, applyRules = true })).Expect(200);
+        (await Admin.PutJsonAsync($"resource/{open}/rule", new { action = "DROP", match = "PATH", value = "/secret/*", priority = 1 })).Expect(201);
+        var closed = await CreateResourceAsync("Shut");
+        await CreateTargetAsync(closed, site, "127.0.0.1", one.Port);
+        // An entry past the retention period (7 days): the writer's hourly sweep removes it with its first batch.
+        var old = await DbAsync(async db =>
+        {
+            var row = new Pangolin.Data.Entities.RequestAuditLog { OrgId = "acme", ResourceId = open, Timestamp = Factory.Clock.GetUtcNow().UtcDateTime.AddDays(-8), Path = "/old" };
+            db.RequestAuditLogs.Add(row);
+            await db.SaveChangesAsync(Ct);
+            return row.Id;
+        });
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Factory.EdgePort}") };
+        await Eventually(async () => (await SendAsync(client, "logged.example.test", "/secret/x")).StatusCode == HttpStatusCode.Forbidden);
+        await Eventually(async () => (await SendAsync(client, "shut.example.test")).StatusCode == HttpStatusCode.Unauthorized);
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/page?a=1&p_token=abc.secret"))
+        {
+            request.Headers.Host = "logged.example.test";
+            request.Headers.UserAgent.ParseAdd("log-test/1.0");
+            (await client.SendAsync(request, Ct)).Dispose();
+        }
+
+        System.Text.Json.JsonElement[] entries = [];
+        await Eventually(async () =>
+        {
+            var log = (await Admin.GetJsonAsync($"org/acme/logs/request?resourceId={open}&action=true")).Expect(200).Data.GetProperty("log");
+            entries = [.. log.EnumerateArray()];
+            return entries.Any(e => e.GetProperty("path").GetString() == "/page");
+        });
+        var page = entries.First(e => e.GetProperty("path").GetString() == "/page");
+        Assert.Equal(101, page.GetProperty("reason").GetInt32()); // allowed, no sign-in needed
+        Assert.Equal("127.0.0.1", page.GetProperty("ip").GetString());
+        Assert.Equal("logged.example.test", page.GetProperty("host").GetString());
+        Assert.Equal("GET", page.GetProperty("method").GetString());
+        Assert.Equal("log-test/1.0", page.GetProperty("userAgent").GetString());
+        Assert.Equal("?a=1", page.GetProperty("query").GetString()); // the share-link token is never stored
+
+        await Eventually(async () =>
+        {
+            var denied = (await Admin.GetJsonAsync($"org/acme/logs/request?action=false&reason=203")).Expect(200).Data.GetProperty("log");
+            return denied.EnumerateArray().Any(e => e.GetProperty("path").GetString() == "/secret/x" && e.GetProperty("resourceId").GetInt32() == open);
+        });
+        await Eventually(async () =>
+        {
+            var denied = (await Admin.GetJsonAsync($"org/acme/logs/request?resourceId={closed}")).Expect(200).Data.GetProperty("log");
+            return denied.EnumerateArray().Any(e => !e.GetProperty("action").GetBoolean() && e.GetProperty("reason").GetInt32() == 204);
+        });
+        var none = (await Admin.GetJsonAsync($"org/acme/logs/request?host=nowhere.example.test")).Expect(200).Data.GetProperty("log");
+        Assert.Equal(0, none.GetArrayLength());
+        Assert.False(await DbAsync(db => db.RequestAuditLogs.AnyAsync(l => l.Id == old, Ct)));
     }
 
     private static async Task<string> GetWithAsync(HttpClient client, string host, string authorization)
