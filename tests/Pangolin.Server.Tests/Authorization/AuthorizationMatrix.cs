@@ -216,6 +216,7 @@ public static class AuthorizationMatrix
 
         // ---- Logs ----
         OrgAction(Get, "/org/{orgId}/logs/action", ActionIds.ViewLogs, 200),
+        OrgAction(Get, "/org/{orgId}/logs/request", ActionIds.ViewLogs, 200),
     ];
 
     /// <summary>An /org/{orgId}/... route: outsiders are refused with 403, members pass only with one of the Member role's actions.</summary>

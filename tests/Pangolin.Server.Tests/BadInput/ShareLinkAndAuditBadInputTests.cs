@@ -32,6 +32,24 @@ public abstract class ShareLinkAndAuditBadInputTests(DatabaseKind kind, Postgres
     }
 
     [Fact]
+    public async Task The_request_log_query_refuses_bad_values_and_names_the_parameter()
+    {
+        var w = await SeedAsync();
+        var admin = w.Admin;
+        var log = $"org/{OrgId}/logs/request";
+
+        Problem(await admin.GetJsonAsync($"{log}?timeStart=yesterday"), 400, "\"timeStart\" must be a date and time");
+        Problem(await admin.GetJsonAsync($"{log}?resourceId=abc"), 400, "\"resourceId\" must be an integer");
+        Problem(await admin.GetJsonAsync($"{log}?action=maybe"), 400, "\"action\"");
+        Problem(await admin.GetJsonAsync($"{log}?reason=42"), 400, "\"reason\"");
+        Problem(await admin.GetJsonAsync($"{log}?host=" + new string('a', 254)), 400, "\"host\"");
+        Problem(await admin.GetJsonAsync($"{log}?limit=0"), 400, "between 1 and 10000", "\"limit\"");
+        Problem(await admin.GetJsonAsync("org/nope/logs/request"), 404, "Organization not found");
+        Assert.Equal(0, (await admin.GetJsonAsync($"{log}?action=false&reason=203")).Expect(200).Data.GetProperty("log").GetArrayLength());
+        AssertNoUnhandledExceptions();
+    }
+
+    [Fact]
     public async Task The_audit_log_query_refuses_bad_values_and_names_the_parameter()
     {
         var w = await SeedAsync();
