@@ -133,6 +133,11 @@ public static class ServerHost
                     o.KnownIPNetworks.Add(network);
                 }
             }
+            if (o.KnownIPNetworks.Count == 0)
+            {
+                // The middleware trusts every peer when both lists are empty: with no trusted proxy, read no forwarded header.
+                o.ForwardedHeaders = ForwardedHeaders.None;
+            }
         });
         services.AddCors();
         return services;
