@@ -73,26 +73,26 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         if (request.Query.TryGetValue(tokenParam, out var queryToken) && SplitToken(queryToken.ToString()) is var (queryId, querySecret))
         {
             var grant = await secrets.RedeemAccessTokenAsync(resource.ResourceId, queryId, querySecret, createSession: true, client, ct);
-            if (grant.Result == AccessResult.Valid && grant.SessionToken is { } sessionToken)
-            {
-                Log(context, resource, true, AccessReason.ValidAccessToken);
-                SetSessionCookie(context, resource, sessionToken, grant.SessionExpires);
-                if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
-                {
-                    // The link has done its work: the clean address, on this host (a relative redirect, never elsewhere).
-                    context.Response.StatusCode = StatusCodes.Status302Found;
-                    context.Response.Headers.Location = SameHostLocation(UriHelper.BuildRelative(request.PathBase, request.Path, WithoutParam(request.Query, tokenParam)));
-                    context.Response.Headers.CacheControl = "no-store";
-                    return;
-                }
-            }
-            if (grant.Result != AccessResult.Valid && await DecidedAsync(context, resource, grant.Result, AccessReason.ValidAccessToken))
-            {
-                return;
-            }
             if (grant.Result == AccessResult.Valid)
             {
+                Log(context, resource, true, AccessReason.ValidAccessToken);
+                if (grant.SessionToken is { } sessionToken)
+                {
+                    SetSessionCookie(context, resource, sessionToken, grant.SessionExpires);
+                    if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+                    {
+                        // The link has done its work: the clean address, on this host (a relative redirect, never elsewhere).
+                        context.Response.StatusCode = StatusCodes.Status302Found;
+                        context.Response.Headers.Location = SameHostLocation(UriHelper.BuildRelative(request.PathBase, request.Path, WithoutParam(request.Query, tokenParam)));
+                        context.Response.Headers.CacheControl = "no-store";
+                        return;
+                    }
+                }
                 await next(context);
+                return;
+            }
+            if (await DecidedAsync(context, resource, grant.Result, AccessReason.ValidAccessToken))
+            {
                 return;
             }
         }
