@@ -14,6 +14,15 @@ public sealed class EdgeOptions
     /// <summary>The query parameter that carries a share-link token (upstream's <c>p_token</c>).</summary>
     public string AccessTokenParam { get; set; } = "p_token";
 
+    /// <summary>
+    /// The query parameter that brings a sign-in's single-use request token back from the sign-in page (upstream's
+    /// <c>resource_session_request_param</c>); the edge exchanges it for the session cookie.
+    /// </summary>
+    public string SessionRequestParam { get; set; } = "resource_session_request_param";
+
+    /// <summary>A path on every resource's host that ends its session there (empty: none); it never reaches the targets.</summary>
+    public string SignOutPath { get; set; } = "/__pangolin/sign-out";
+
     /// <summary>A MaxMind country database (GeoLite2-Country or GeoIP2-Country .mmdb) for COUNTRY rules; none: they never match.</summary>
     public string? GeoIpCountryDatabase { get; set; }
 

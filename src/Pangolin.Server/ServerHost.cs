@@ -79,6 +79,8 @@ public static class ServerHost
         // After StartupService: hosted services start in order, and presence resets rows that migrations create.
         services.AddControlChannel();
         // After the exit node: the routes name targets through it.
+        services.AddSingleton<SecretBudget>();
+        services.AddScoped<ResourceSignIn>();
         services.AddSingleton<Pangolin.Edge.Badger.IResourceAccess, ResourceAccessService>();
         services.AddSingleton<RequestLogWriter>();
         services.AddSingleton<Pangolin.Edge.Badger.IAccessLog>(sp => sp.GetRequiredService<RequestLogWriter>());
@@ -172,6 +174,7 @@ public static class ServerHost
         var dashboard = app.MapGroup("/api/v1");
         dashboard.MapGet("/", () => Results.Json(new { message = "Healthy" })).ExcludeFromDescription().AllowAnonymous();
         dashboard.MapAuthApi();
+        dashboard.MapResourceAuthApi();
         dashboard.MapControlChannel();
         dashboard.MapManagementApi();
 
@@ -179,6 +182,7 @@ public static class ServerHost
         integration.MapGet("/", () => Results.Json(new { message = "Healthy" })).ExcludeFromDescription().AllowAnonymous();
         integration.MapManagementApi();
 
+        app.MapSignInPages();
         app.MapPangolinOpenApi();
         app.Lifetime.ApplicationStarted.Register(() => Announce(app));
         return app;

@@ -9,9 +9,11 @@ namespace Pangolin.Edge.Badger;
 
 /// <summary>
 /// The access check, run on every request after its route is chosen and before a target is, in PROTOCOL.md §4.4's
-/// order: blocked; the resource's rules; no sign-in method; a share-link token (headers, then <c>p_token</c>); HTTP
-/// Basic credentials; the resource session cookie; otherwise refused. It fails closed: what it cannot decide is
-/// refused. Secrets are checked by the host's <see cref="IResourceAccess"/>.
+/// order: blocked; the resource's rules; no sign-in method; a request token back from the sign-in page; a share-link
+/// token (headers, then <c>p_token</c>); HTTP Basic credentials; the resource session cookie (password, PIN, e-mail,
+/// share-link or platform session); otherwise a redirect to the resource's sign-in page (or a refusal when it has none
+/// a person can use). It fails closed: what it cannot decide is refused. Secrets are checked by the host's
+/// <see cref="IResourceAccess"/>.
 /// </summary>
 internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfigProvider provider, IGeoLookup geo, IResourceAccess secrets,
     IAccessLog log, TimeProvider time, IOptions<EdgeOptions> options)
@@ -29,6 +31,12 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         }
         var resource = route.Resource;
         var access = resource.Access;
+        var settings = options.Value;
+        if (settings.SignOutPath.Length > 0 && string.Equals(context.Request.Path.Value, settings.SignOutPath, StringComparison.Ordinal))
+        {
+            await SignOutAsync(context, resource);
+            return;
+        }
         if (access.Blocked)
         {
             Log(context, resource, false, AccessReason.Blocked);
@@ -59,6 +67,25 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         var ct = context.RequestAborted;
         var request = context.Request;
 
+        // Back from the sign-in page with a single-use request token: exchanged for the session cookie, then the clean address.
+        if (request.Query.TryGetValue(settings.SessionRequestParam, out var requestToken) && requestToken.ToString() is { Length: > 0 } exchange)
+        {
+            var grant = await secrets.ExchangeRequestTokenAsync(resource.ResourceId, exchange, client, ct);
+            if (grant.Result == AccessResult.RateLimited)
+            {
+                await DecidedAsync(context, resource, grant.Result, AccessReason.ValidSession);
+                return;
+            }
+            if (grant is { Result: AccessResult.Valid, SessionToken: { } exchanged })
+            {
+                SetSessionCookie(context, resource, exchanged, grant.SessionExpires);
+                Log(context, resource, true, AccessReason.ValidSession);
+                RedirectToCleanUrl(context);
+                return;
+            }
+            // A used or stale token: the request goes on as if it had none (a valid cookie still lets it in).
+        }
+
         // A share link: in headers for programs, in the query for browsers (which then get a session cookie).
         if (request.Headers.TryGetValue(TokenIdHeader, out var headerId) && request.Headers.TryGetValue(TokenHeader, out var headerToken)
             && headerId.ToString() is { Length: > 0 } id && headerToken.ToString() is { Length: > 0 } secret)
@@ -69,7 +96,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
                 return;
             }
         }
-        var tokenParam = options.Value.AccessTokenParam;
+        var tokenParam = settings.AccessTokenParam;
         if (request.Query.TryGetValue(tokenParam, out var queryToken) && SplitToken(queryToken.ToString()) is var (queryId, querySecret))
         {
             var grant = await secrets.RedeemAccessTokenAsync(resource.ResourceId, queryId, querySecret, createSession: true, client, ct);
@@ -81,10 +108,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
                     SetSessionCookie(context, resource, sessionToken, grant.SessionExpires);
                     if (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
                     {
-                        // The link has done its work: the clean address, on this host (a relative redirect, never elsewhere).
-                        context.Response.StatusCode = StatusCodes.Status302Found;
-                        context.Response.Headers.Location = SameHostLocation(UriHelper.BuildRelative(request.PathBase, request.Path, WithoutParam(request.Query, tokenParam)));
-                        context.Response.Headers.CacheControl = "no-store";
+                        RedirectToCleanUrl(context);
                         return;
                     }
                 }
@@ -118,7 +142,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         // The resource session cookie, scoped to this host.
         if (request.Cookies.TryGetValue(SessionCookieName(resource), out var cookie) && cookie.Length > 0)
         {
-            var session = await secrets.CheckSessionAsync(resource.ResourceId, cookie, access, ct);
+            var session = await secrets.CheckSessionAsync(resource, cookie, ct);
             if (session.Valid)
             {
                 if (session.Identity is { } identity)
@@ -139,7 +163,43 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
             return;
         }
         Log(context, resource, false, AccessReason.NoSession);
+        if (access.Sso || access.HasPassword || access.HasPincode || access.EmailWhitelist)
+        {
+            // The sign-in page gets the whole address back, so that the person lands where they were going.
+            context.Response.StatusCode = StatusCodes.Status302Found;
+            context.Response.Headers.Location = SignInUrl(resource, OriginalUrl(request));
+            context.Response.Headers.CacheControl = "no-store";
+            return;
+        }
         await EdgePages.WriteAsync(context, StatusCodes.Status401Unauthorized, "Sign-in required", "This resource needs a sign-in.");
+    }
+
+    /// <summary>Where a person signs in to the resource: <c>&lt;dashboard&gt;/auth/resource/&lt;guid&gt;?redirect=&lt;url&gt;</c>, as upstream.</summary>
+    internal string SignInUrl(EdgeHttpResource resource, string originalUrl) =>
+        $"{options.Value.DashboardUrl.TrimEnd('/')}/auth/resource/{Uri.EscapeDataString(resource.ResourceGuid)}?redirect={Uri.EscapeDataString(originalUrl)}";
+
+    /// <summary>The request's address without the edge's own parameters (tokens must not travel on).</summary>
+    private string OriginalUrl(HttpRequest request) =>
+        UriHelper.BuildAbsolute(request.Scheme, request.Host, request.PathBase, request.Path, WithoutParams(request.Query));
+
+    /// <summary>The same address without the edge's parameters, on this host (a relative redirect, never elsewhere).</summary>
+    private void RedirectToCleanUrl(HttpContext context)
+    {
+        var request = context.Request;
+        context.Response.StatusCode = StatusCodes.Status302Found;
+        context.Response.Headers.Location = SameHostLocation(UriHelper.BuildRelative(request.PathBase, request.Path, WithoutParams(request.Query)));
+        context.Response.Headers.CacheControl = "no-store";
+    }
+
+    private async Task SignOutAsync(HttpContext context, EdgeHttpResource resource)
+    {
+        var name = SessionCookieName(resource);
+        if (context.Request.Cookies.TryGetValue(name, out var cookie) && cookie.Length is > 0 and <= 256)
+        {
+            await secrets.EndSessionAsync(resource.ResourceId, cookie, context.RequestAborted);
+        }
+        context.Response.Cookies.Delete(name, new CookieOptions { Path = "/", Secure = resource.Ssl, HttpOnly = true, SameSite = SameSiteMode.Lax });
+        await EdgePages.WriteAsync(context, StatusCodes.Status200OK, "Signed out", "You are signed out of this resource.");
     }
 
     private void Log(HttpContext context, EdgeHttpResource resource, bool allowed, AccessReason reason)
@@ -152,7 +212,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
             ip is null ? null : geo.Country(ip),
             request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 512)] : null,
             request.Scheme, request.Host.Host, request.Path.Value ?? "/", request.Method,
-            request.QueryString.HasValue ? WithoutParam(request.Query, options.Value.AccessTokenParam).Value : null));
+            request.QueryString.HasValue ? WithoutParams(request.Query).Value : null));
     }
 
     /// <summary>The resource's session cookie: <c>p_session_token</c>, with <c>_s</c> for an SSL resource (upstream's names).</summary>
@@ -214,12 +274,14 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         return header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase) && header.Length > 6 ? header[6..].Trim() : null;
     }
 
-    private static QueryString WithoutParam(IQueryCollection query, string name)
+    /// <summary>The query without the share-link token and the request token.</summary>
+    private QueryString WithoutParams(IQueryCollection query)
     {
+        var settings = options.Value;
         var builder = new QueryBuilder();
         foreach (var (key, values) in query)
         {
-            if (!string.Equals(key, name, StringComparison.Ordinal))
+            if (!string.Equals(key, settings.AccessTokenParam, StringComparison.Ordinal) && !string.Equals(key, settings.SessionRequestParam, StringComparison.Ordinal))
             {
                 foreach (var value in values)
                 {

@@ -18,8 +18,20 @@ public interface IResourceAccess
     /// </summary>
     ValueTask<AccessGrant> RedeemAccessTokenAsync(int resourceId, string tokenId, string token, bool createSession, IPAddress client, CancellationToken ct);
 
-    /// <summary>Checks a resource session cookie's token: valid for this resource, not expired, its sign-in method still on.</summary>
-    ValueTask<SessionCheck> CheckSessionAsync(int resourceId, string sessionToken, EdgeAccessPolicy policy, CancellationToken ct);
+    /// <summary>
+    /// Checks a resource session cookie's token: valid for this resource, not expired, and the way it was made still
+    /// counts (the method on and its secret unchanged; for a platform session, the user still allowed).
+    /// </summary>
+    ValueTask<SessionCheck> CheckSessionAsync(EdgeHttpResource resource, string sessionToken, CancellationToken ct);
+
+    /// <summary>
+    /// Exchanges a sign-in's single-use request token (brought back from the sign-in page in the query) for a resource
+    /// session; an unknown, used or expired token counts as a failure against the client's address.
+    /// </summary>
+    ValueTask<AccessGrant> ExchangeRequestTokenAsync(int resourceId, string requestToken, IPAddress client, CancellationToken ct);
+
+    /// <summary>Ends a resource session (sign-out); unknown tokens are ignored.</summary>
+    ValueTask EndSessionAsync(int resourceId, string sessionToken, CancellationToken ct);
 }
 
 public enum AccessResult

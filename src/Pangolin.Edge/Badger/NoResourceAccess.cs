@@ -11,6 +11,11 @@ internal sealed class NoResourceAccess : IResourceAccess
     public ValueTask<AccessGrant> RedeemAccessTokenAsync(int resourceId, string tokenId, string token, bool createSession, IPAddress client, CancellationToken ct) =>
         ValueTask.FromResult(AccessGrant.Invalid);
 
-    public ValueTask<SessionCheck> CheckSessionAsync(int resourceId, string sessionToken, EdgeAccessPolicy policy, CancellationToken ct) =>
+    public ValueTask<SessionCheck> CheckSessionAsync(EdgeHttpResource resource, string sessionToken, CancellationToken ct) =>
         ValueTask.FromResult(SessionCheck.No);
+
+    public ValueTask<AccessGrant> ExchangeRequestTokenAsync(int resourceId, string requestToken, IPAddress client, CancellationToken ct) =>
+        ValueTask.FromResult(AccessGrant.Invalid);
+
+    public ValueTask EndSessionAsync(int resourceId, string sessionToken, CancellationToken ct) => ValueTask.CompletedTask;
 }

@@ -267,7 +267,7 @@ internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler
         return http.GetRouteValue(name) is string raw && TryParseId(raw, out id);
     }
 
-    private static bool TryParseId(string raw, out int id) =>
+    internal static bool TryParseId(string raw, out int id) =>
         int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out id) && id > 0;
 
     private static AccessDenial Forbidden(string message) => new(StatusCodes.Status403Forbidden, message);

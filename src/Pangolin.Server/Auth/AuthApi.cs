@@ -110,40 +110,70 @@ public static class AuthApi
         {
             return Api.Done("Already logged in");
         }
-        var email = AccountService.NormalizeEmail(request.Email!);
-        limiter.Enforce(http, limits.Value, "login", email);
-        var ip = http.ClientIp();
-        if (limits.Value.Enabled && !limiter.TryPeek("login-failures-ip", ip, limits.Value.LoginFailuresPerIp, out var wait))
-        {
-            throw RateLimitExtensions.TooMany(http, wait);
-        }
         if (request.ResourceGuid is not null && !await db.Resources.AnyAsync(r => r.ResourceGuid == request.ResourceGuid, ct))
         {
             throw ApiException.NotFound("Resource not found");
         }
+        var outcome = await SignInAsync(request.Email!, request.Password!, request.Code, http, db, accounts, hasher, sessions, limiter, limits.Value, flags.Value, ct);
+        return outcome.Step switch
+        {
+            LoginStep.TwoFactorSetupRequired => Api.Accepted(new LoginResponse(TwoFactorSetupRequired: true), "Two-factor authentication setup required"),
+            LoginStep.CodeRequested => Api.Accepted(new LoginResponse(CodeRequested: true), "Two-factor authentication required"),
+            _ when outcome.EmailVerificationRequired => Api.Ok(new LoginResponse(EmailVerificationRequired: true), "Logged in successfully; verify your email address"),
+            _ => Api.Done("Logged in successfully"),
+        };
+    }
+
+    internal enum LoginStep
+    {
+        SignedIn,
+        CodeRequested,
+        TwoFactorSetupRequired,
+    }
+
+    /// <summary>Where a sign-in got to; <c>SessionId</c> is the new dashboard session (its cookie is already on the response).</summary>
+    internal sealed record LoginOutcome(LoginStep Step, string? UserId = null, string? SessionId = null, bool EmailVerificationRequired = false);
+
+    /// <summary>
+    /// Signs a person in with e-mail, password and (when they have one) a second factor, with every rate limit of the
+    /// login endpoint: the API's login and the resource sign-in page's both come here. Failures throw
+    /// <see cref="ApiException"/> (401, 429) with the message to show.
+    /// </summary>
+    internal static async Task<LoginOutcome> SignInAsync(
+        string rawEmail, string password, string? code, HttpContext http, PangolinDbContext db, AccountService accounts,
+        PasswordHasher hasher, SessionService sessions, IRateLimiter limiter, RateLimitOptions limits, FlagsOptions flags, CancellationToken ct)
+    {
+        var existing = http.Features.Get<Caller>();
+        var email = AccountService.NormalizeEmail(rawEmail);
+        limiter.Enforce(http, limits, "login", email);
+        var ip = http.ClientIp();
+        if (limits.Enabled && !limiter.TryPeek("login-failures-ip", ip, limits.LoginFailuresPerIp, out var wait))
+        {
+            throw RateLimitExtensions.TooMany(http, wait);
+        }
         var user = await accounts.FindInternalUserAsync(email, ct);
         if (user?.PasswordHash is null)
         {
-            await hasher.DummyVerifyAsync(request.Password!, ct);
-            throw FailedLogin(limiter, limits.Value, ip);
+            await hasher.DummyVerifyAsync(password, ct);
+            throw FailedLogin(limiter, limits, ip);
         }
-        if (!await hasher.VerifyAsync(request.Password!, user.PasswordHash, ct))
+        if (!await hasher.VerifyAsync(password, user.PasswordHash, ct))
         {
-            throw FailedLogin(limiter, limits.Value, ip);
+            throw FailedLogin(limiter, limits, ip);
         }
         if (PasswordHasher.NeedsRehash(user.PasswordHash, hasher.Cost))
         {
-            user.PasswordHash = await hasher.HashAsync(request.Password!, ct);
+            user.PasswordHash = await hasher.HashAsync(password, ct);
         }
         if (user.TwoFactorSetupRequested && !user.TwoFactorEnabled)
         {
             await db.SaveChangesAsync(ct);
-            return Api.Accepted(new LoginResponse(TwoFactorSetupRequired: true), "Two-factor authentication setup required");
+            return new LoginOutcome(LoginStep.TwoFactorSetupRequired);
         }
-        if (!await PassesSecondFactorAsync(user, request.Code, http, db, accounts, limiter, limits.Value, ct))
+        if (!await PassesSecondFactorAsync(user, code, http, db, accounts, limiter, limits, ct))
         {
             await db.SaveChangesAsync(ct);
-            return Api.Accepted(new LoginResponse(CodeRequested: true), "Two-factor authentication required");
+            return new LoginOutcome(LoginStep.CodeRequested);
         }
         if (existing?.SessionId is { } previous)
         {
@@ -153,11 +183,7 @@ public static class AuthApi
         var (token, session) = await sessions.CreateAsync(user.UserId, http, ct);
         sessions.WriteCookie(http, token, session.ExpiresAt);
         limiter.Reset("login", email);
-        if (flags.Value.RequireEmailVerification && !user.EmailVerified)
-        {
-            return Api.Ok(new LoginResponse(EmailVerificationRequired: true), "Logged in successfully; verify your email address");
-        }
-        return Api.Done("Logged in successfully");
+        return new LoginOutcome(LoginStep.SignedIn, user.UserId, session.SessionId, flags.RequireEmailVerification && !user.EmailVerified);
     }
 
     /// <summary>

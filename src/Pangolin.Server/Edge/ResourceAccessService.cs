@@ -8,7 +8,6 @@ using Pangolin.Edge;
 using Pangolin.Edge.Badger;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
-using Pangolin.Server.RateLimiting;
 
 namespace Pangolin.Server.Edge;
 
@@ -17,17 +16,16 @@ namespace Pangolin.Server.Edge;
 /// tokens and resource sessions (SHA-256 of random tokens), compared in constant time. Failures count against the
 /// client's address in the <c>RateLimits:Secrets</c> window; a client over it is refused before any check. A success is
 /// remembered briefly (Basic credentials 30 s, sessions 5 s, as upstream caches its lookups) so that Argon2id and the
-/// database are not paid on every request.
+/// database are not paid on every request. Platform sessions are checked against the user's grants each time they
+/// are looked up, so a revoked grant or a signed-out user stops working within that memory.
 /// </summary>
 public sealed class ResourceAccessService(
     IServiceScopeFactory scopes,
     PasswordHasher hasher,
-    IRateLimiter limiter,
-    IOptionsMonitor<RateLimitOptions> limits,
+    SecretBudget budget,
     IOptionsMonitor<ServerOptions> server,
     TimeProvider time) : IResourceAccess
 {
-    private const string Scope = "edge-secret";
     private static readonly TimeSpan HeaderAuthMemory = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan SessionMemory = TimeSpan.FromSeconds(5);
     private const int MemoryLimit = 10_000;
@@ -44,7 +42,7 @@ public sealed class ResourceAccessService(
         {
             return AccessResult.Valid;
         }
-        if (OverBudget(client))
+        if (budget.IsSpent(client.ToString()))
         {
             return AccessResult.RateLimited;
         }
@@ -63,7 +61,7 @@ public sealed class ResourceAccessService(
         {
             await hasher.DummyVerifyAsync(credential, ct);
         }
-        Fail(client);
+        budget.Fail(client.ToString());
         return AccessResult.Invalid;
     }
 
@@ -71,7 +69,7 @@ public sealed class ResourceAccessService(
     {
         ArgumentNullException.ThrowIfNull(tokenId);
         ArgumentNullException.ThrowIfNull(token);
-        if (OverBudget(client))
+        if (budget.IsSpent(client.ToString()))
         {
             return AccessGrant.RateLimited;
         }
@@ -85,7 +83,7 @@ public sealed class ResourceAccessService(
         var matches = Secrets.MatchesSha256(token, row?.TokenHash ?? new string('0', 64));
         if (row is null || !matches || (row.ExpiresAt is { } expires && expires <= now))
         {
-            Fail(client);
+            budget.Fail(client.ToString());
             return AccessGrant.Invalid;
         }
         if (!createSession)
@@ -116,10 +114,11 @@ public sealed class ResourceAccessService(
             row.PersistSession || row.ExpiresAt is not null ? new DateTimeOffset(sessionExpires, TimeSpan.Zero) : null);
     }
 
-    public async ValueTask<SessionCheck> CheckSessionAsync(int resourceId, string sessionToken, EdgeAccessPolicy policy, CancellationToken ct)
+    public async ValueTask<SessionCheck> CheckSessionAsync(EdgeHttpResource resource, string sessionToken, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(resource);
         ArgumentNullException.ThrowIfNull(sessionToken);
-        ArgumentNullException.ThrowIfNull(policy);
+        var resourceId = resource.ResourceId;
         var now = time.GetUtcNow();
         var key = (resourceId, Secrets.Sha256Hex(sessionToken));
         if (_validSessions.TryGetValue(key, out var known) && known.Until > now)
@@ -135,33 +134,66 @@ public sealed class ResourceAccessService(
         {
             return SessionCheck.No;
         }
-        // A session counts only while the way it was made still does: the method on, the share link not deleted.
-        var valid = session switch
+        // A session counts only while the way it was made still does: the method on and its secret unchanged (a new
+        // password or PIN is a new row), the share link or list entry not deleted, the platform user still allowed.
+        // The database decides, not the routes' snapshot, which may lag a change by a moment.
+        var check = session switch
         {
-            { AccessTokenId: { } tokenId } => await db.ResourceAccessTokens.AsNoTracking().AnyAsync(t => t.AccessTokenId == tokenId && t.ResourceId == resourceId, ct),
-            { PasswordId: not null } => policy.HasPassword,
-            { PincodeId: not null } => policy.HasPincode,
-            { WhitelistId: not null } => policy.EmailWhitelist,
-            // Platform (SSO) sessions need the user's grants, checked with the sign-in pages (issue 6, step E3).
-            _ => false,
+            { UserSessionId: { } userSessionId } => await db.Resources.AnyAsync(r => r.ResourceId == resourceId && r.Sso, ct)
+                ? await PlatformSessionAsync(scope, db, resource, userSessionId, utcNow, ct)
+                : SessionCheck.No,
+            { AccessTokenId: { } tokenId } => Check(await db.ResourceAccessTokens.AnyAsync(t => t.AccessTokenId == tokenId && t.ResourceId == resourceId, ct)),
+            { PasswordId: { } passwordId } => Check(await db.ResourcePasswords.AnyAsync(p => p.PasswordId == passwordId && p.ResourceId == resourceId, ct)),
+            { PincodeId: { } pincodeId } => Check(await db.ResourcePincodes.AnyAsync(p => p.PincodeId == pincodeId && p.ResourceId == resourceId, ct)),
+            { WhitelistId: { } entryId } => Check(await db.ResourceWhitelists.AnyAsync(w => w.WhitelistId == entryId && w.ResourceId == resourceId, ct)
+                && await db.Resources.AnyAsync(r => r.ResourceId == resourceId && r.EmailWhitelistEnabled, ct)),
+            _ => SessionCheck.No,
         };
-        var check = valid ? new SessionCheck(true) : SessionCheck.No;
-        if (valid)
+        if (check.Valid)
         {
             Remember(_validSessions, key, (now + SessionMemory, check));
         }
         return check;
     }
 
-    private bool OverBudget(IPAddress client) =>
-        limits.CurrentValue.Enabled && !limiter.TryPeek(Scope, client.ToString(), limits.CurrentValue.Secrets, out _);
-
-    private void Fail(IPAddress client)
+    public async ValueTask<AccessGrant> ExchangeRequestTokenAsync(int resourceId, string requestToken, IPAddress client, CancellationToken ct)
     {
-        if (limits.CurrentValue.Enabled)
+        ArgumentNullException.ThrowIfNull(requestToken);
+        if (budget.IsSpent(client.ToString()))
         {
-            limiter.TryAcquire(Scope, client.ToString(), limits.CurrentValue.Secrets, out _);
+            return AccessGrant.RateLimited;
         }
+        await using var scope = scopes.CreateAsyncScope();
+        var grant = requestToken.Length is > 0 and <= 256
+            ? await scope.ServiceProvider.GetRequiredService<ResourceSignIn>().ExchangeAsync(resourceId, requestToken, ct)
+            : AccessGrant.Invalid;
+        if (grant.Result != AccessResult.Valid)
+        {
+            budget.Fail(client.ToString());
+        }
+        return grant;
+    }
+
+    public async ValueTask EndSessionAsync(int resourceId, string sessionToken, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(sessionToken);
+        _validSessions.TryRemove((resourceId, Secrets.Sha256Hex(sessionToken)), out _);
+        await using var scope = scopes.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<ResourceSignIn>().EndSessionAsync(resourceId, sessionToken, ct);
+    }
+
+    private static SessionCheck Check(bool valid) => valid ? new SessionCheck(true) : SessionCheck.No;
+
+    private static async Task<SessionCheck> PlatformSessionAsync(AsyncServiceScope scope, PangolinDbContext db, EdgeHttpResource resource,
+        string userSessionId, DateTime now, CancellationToken ct)
+    {
+        var userId = await db.Sessions.AsNoTracking().Where(s => s.SessionId == userSessionId && s.ExpiresAt > now).Select(s => s.UserId).FirstOrDefaultAsync(ct);
+        if (userId is null)
+        {
+            return SessionCheck.No;
+        }
+        var identity = await scope.ServiceProvider.GetRequiredService<ResourceSignIn>().UserIdentityAsync(userId, resource.ResourceId, resource.OrgId, ct);
+        return identity is null ? SessionCheck.No : new SessionCheck(true, identity);
     }
 
     private static void Remember<TValue>(ConcurrentDictionary<(int, string), TValue> memory, (int, string) key, TValue value)

@@ -37,10 +37,10 @@ public sealed class AccessTests
         edge.Source.Set(Http(1, "app.example.com", Target(1)) with { Access = protectedPolicy });
 
         Assert.Equal(HttpStatusCode.Forbidden, await StatusAsync(edge, "/admin/users"));
-        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(edge, "/private/x"));
+        Assert.Equal(HttpStatusCode.Found, await StatusAsync(edge, "/private/x"));
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(edge, "/public/page"));
-        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(edge, "/public/page", HttpMethod.Post)); // the rule is for GET only
-        Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(edge, "/elsewhere")); // 127.0.0.1 is not in 10/8
+        Assert.Equal(HttpStatusCode.Found, await StatusAsync(edge, "/public/page", HttpMethod.Post)); // the rule is for GET only
+        Assert.Equal(HttpStatusCode.Found, await StatusAsync(edge, "/elsewhere")); // 127.0.0.1 is not in 10/8
 
         // The client's own address: a DROP on its network refuses even what would be open.
         edge.Source.Set(Http(1, "app.example.com", Target(1)) with

@@ -208,7 +208,11 @@ public sealed class RoutingTests
 
         Assert.Equal(HttpStatusCode.BadGateway, (await edge.GetAsync("gone.example.com", "/")).Response.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, (await edge.GetAsync("blocked.example.com", "/")).Response.StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await edge.GetAsync("protected.example.com", "/")).Response.StatusCode);
+        // A protected resource sends the browser to its sign-in page, which gets the way back.
+        var signIn = (await edge.GetAsync("protected.example.com", "/a?b=1")).Response;
+        Assert.Equal(HttpStatusCode.Found, signIn.StatusCode);
+        Assert.StartsWith("http://localhost:3000/auth/resource/", signIn.Headers.Location!.OriginalString, StringComparison.Ordinal);
+        Assert.EndsWith("?redirect=" + Uri.EscapeDataString("http://protected.example.com/a?b=1"), signIn.Headers.Location!.OriginalString, StringComparison.Ordinal);
         Assert.Equal(0, edge.Dialer.Connections);
     }
 

@@ -207,6 +207,17 @@ public static class AuthorizationMatrix
         OrgAction(Get, "/org/{orgId}/domain/{domainId}/dns-records", ActionIds.GetDnsRecords, 200),
         OrgAction(Post, "/org/{orgId}/domain/{domainId}/restart", ActionIds.RestartOrgDomain, 200),
 
+        // ---- Signing in to a resource: anyone may try; the resource has no password or PIN, and a code is "sent" ----
+        Public(Post, "/auth/resource/{resourceId}/password", 400).Send(new { password = "not-set" }),
+        Public(Post, "/auth/resource/{resourceId}/pincode", 400).Send(new { pincode = "123456" }),
+        Public(Post, "/auth/resource/{resourceId}/whitelist", 202).Send(new { email = "nobody@example.com" }),
+        Public(Post, "/auth/resource/{resourceId}/access-token", 401).Send(new { accessToken = "nosuchtoken.secret" }),
+        Public(Post, "/auth/access-token", 401).Send(new { accessToken = "nosuchtoken.secret" }),
+        Public(Get, "/resource/{resourceGuid}/auth", 200).With("resourceGuid", w => w.ResourceGuid),
+        // A platform user's way in: only users the resource is granted to (the member by a user grant, the org's admins).
+        new MatrixRow(Post, "/resource/{resourceId}/get-exchange-token", AccessScope.AnyUser, null) { Surfaces = Surfaces.Dashboard }
+            .Expect(401, Anonymous).Expect(200, Member, OrgAdmin).Expect(403, OtherOrgAdmin, ServerAdmin),
+
         // ---- Share links ----
         EntityAction(Post, "/resource/{resourceId}/access-token", ActionIds.GenerateAccessToken, 201).Send(new { title = "Share" }),
         EntityAction(Get, "/resource/{resourceId}/access-tokens", ActionIds.ListAccessTokens, 200),

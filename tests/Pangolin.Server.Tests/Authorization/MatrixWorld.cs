@@ -83,6 +83,8 @@ public sealed partial class MatrixWorld : IDisposable
 
     public string ResourceNiceId { get; private set; } = "";
 
+    public string ResourceGuid { get; private set; } = "";
+
     /// <summary>Granted to nobody but the admin role.</summary>
     public int HiddenResourceId { get; private set; }
 
@@ -169,6 +171,7 @@ public sealed partial class MatrixWorld : IDisposable
             .Expect(201).Data;
         ResourceId = resource.GetProperty("resourceId").GetInt32();
         ResourceNiceId = resource.GetProperty("niceId").GetString()!;
+        ResourceGuid = (await Admin.GetJsonAsync($"resource/{ResourceId}")).Expect(200).Data.GetProperty("resourceGuid").GetString()!;
         var hidden = (await Admin.PutJsonAsync("org/acme/resource", new { name = "Vault", http = true, domainId = ConfigDomainId, subdomain = "vault" }))
             .Expect(201).Data;
         HiddenResourceId = hidden.GetProperty("resourceId").GetInt32();

@@ -1,0 +1,368 @@
+using System.Net;
+using System.Text;
+using Microsoft.Extensions.Options;
+using Pangolin.Data;
+using Pangolin.Data.Entities;
+using Pangolin.Edge;
+using Pangolin.Server.Apis;
+using Pangolin.Server.Auth;
+using Pangolin.Server.Configuration;
+using Pangolin.Server.RateLimiting;
+
+namespace Pangolin.Server.Edge;
+
+/// <summary>
+/// The resource sign-in pages on the dashboard's host (upstream's <c>/auth/resource/&lt;guid&gt;?redirect=</c> and
+/// share links at <c>/s/&lt;id.token&gt;</c>): plain HTML forms that work without JavaScript. A sign-in ends in a 303
+/// to the resource's own address with a single-use request token, which the edge there exchanges for its host-scoped
+/// cookie. The <c>redirect</c> parameter is honoured only when it points at the resource itself; forms carry a
+/// token bound to a cookie by the server's key, so another site cannot post them.
+/// </summary>
+public static class SignInPages
+{
+    private const string FormCookie = "p_signin_form";
+    private const string FormPurpose = "resource-sign-in-form";
+
+    public static IEndpointRouteBuilder MapSignInPages(this IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var pages = app.MapGroup("").ExcludeFromDescription().AllowAnonymous().WithMetadata(PublicEndpoint.Instance);
+        pages.MapGet("/auth/resource/{resourceGuid}", ShowAsync);
+        pages.MapPost("/auth/resource/{resourceGuid}/{method}", SubmitAsync);
+        pages.MapGet("/s/{token}", ShareLinkAsync);
+        return app;
+    }
+
+    private sealed record Page(Resource Resource, ResourceMethods Methods, string Target)
+    {
+        public string? Notice { get; init; }
+
+        public string? ErrorMethod { get; init; }
+
+        public string? Error { get; init; }
+
+        /// <summary>The address a code was sent to: the page asks for the code.</summary>
+        public string? OtpEmail { get; init; }
+
+        /// <summary>The platform sign-in needs the second factor: the page asks for it.</summary>
+        public bool CodeRequested { get; init; }
+
+        public string? LoginEmail { get; init; }
+    }
+
+    private static async Task ShowAsync(string resourceGuid, string? redirect, HttpContext http, ResourceSignIn signIn, SecretProtector protector,
+        IOptions<EdgeOptions> edge, CancellationToken ct)
+    {
+        var resource = await signIn.FindByGuidAsync(resourceGuid, ct);
+        if (resource is null)
+        {
+            await WriteMessageAsync(http, StatusCodes.Status404NotFound, "Resource not found", "There is no resource at this address.");
+            return;
+        }
+        var target = ResourceSignIn.SafeRedirect(resource, redirect) ?? ResourceSignIn.ResourceUrl(resource, resource.PostAuthPath);
+        if (target is null)
+        {
+            await WriteMessageAsync(http, StatusCodes.Status400BadRequest, "No address to return to",
+                "Open the resource's own address first; it sends you here with the way back.");
+            return;
+        }
+        var methods = await signIn.MethodsAsync(resource, ct);
+        if (!methods.Interactive)
+        {
+            await WriteMessageAsync(http, StatusCodes.Status404NotFound, resource.Name, "This resource has no sign-in page.");
+            return;
+        }
+        var page = new Page(resource, methods, target);
+        if (methods.Sso && http.Features.Get<Caller>() is { Kind: CallerKind.User, SessionId: { } sessionId, UserId: { } userId } caller)
+        {
+            var outcome = await signIn.UserAsync(resource, userId, sessionId, ct);
+            if (outcome.Status == SignInStatus.Success)
+            {
+                SeeOther(http, ResourceSignIn.WithRequestToken(target, edge.Value.SessionRequestParam, outcome.RequestToken!));
+                return;
+            }
+            page = page with { Notice = $"You are signed in as {caller.Email}, which has no access to this resource." };
+        }
+        await WritePageAsync(http, StatusCodes.Status200OK, page, protector);
+    }
+
+    private static async Task SubmitAsync(string resourceGuid, string method, HttpContext http, ResourceSignIn signIn, SecretProtector protector,
+        IOptions<EdgeOptions> edge, PangolinDbContext db, AccountService accounts, PasswordHasher hasher, SessionService sessions, IRateLimiter limiter,
+        IOptions<RateLimitOptions> limits, IOptions<FlagsOptions> flags, CancellationToken ct)
+    {
+        var resource = await signIn.FindByGuidAsync(resourceGuid, ct);
+        if (resource is null)
+        {
+            await WriteMessageAsync(http, StatusCodes.Status404NotFound, "Resource not found", "There is no resource at this address.");
+            return;
+        }
+        if (!http.Request.HasFormContentType)
+        {
+            await WriteMessageAsync(http, StatusCodes.Status415UnsupportedMediaType, "Not a form", "This address takes the sign-in page's forms only.");
+            return;
+        }
+        var form = await http.Request.ReadFormAsync(ct);
+        if (!FormTokenValid(http, protector, form["form_token"]))
+        {
+            await WriteMessageAsync(http, StatusCodes.Status400BadRequest, "The form has expired",
+                "Go back, reload the sign-in page and try again.");
+            return;
+        }
+        var target = ResourceSignIn.SafeRedirect(resource, form["redirect"]) ?? ResourceSignIn.ResourceUrl(resource, resource.PostAuthPath);
+        if (target is null)
+        {
+            await WriteMessageAsync(http, StatusCodes.Status400BadRequest, "No address to return to",
+                "Open the resource's own address first; it sends you here with the way back.");
+            return;
+        }
+        var page = new Page(resource, await signIn.MethodsAsync(resource, ct), target);
+        var client = http.ClientIp();
+        SignInOutcome outcome;
+        switch (method)
+        {
+            case "password":
+                outcome = await signIn.PasswordAsync(resource, Field(form, "password", 1024), client, ct);
+                page = page with { ErrorMethod = method, Error = "That password is not right." };
+                break;
+            case "pincode":
+                outcome = await signIn.PincodeAsync(resource, Field(form, "pincode", 64), client, ct);
+                page = page with { ErrorMethod = method, Error = "That PIN is not right." };
+                break;
+            case "whitelist":
+                var address = Field(form, "email", 254);
+                if (!System.Net.Mail.MailAddress.TryCreate(address, out _))
+                {
+                    await WritePageAsync(http, StatusCodes.Status400BadRequest, page with { ErrorMethod = method, Error = "Enter an e-mail address." }, protector);
+                    return;
+                }
+                var code = Field(form, "otp", 64);
+                outcome = await signIn.WhitelistAsync(resource, address, code.Length > 0 ? code : null, client, ct);
+                page = page with { ErrorMethod = method, Error = "That code is wrong or has expired.", OtpEmail = address };
+                if (outcome.Status == SignInStatus.OtpSent)
+                {
+                    await WritePageAsync(http, StatusCodes.Status200OK, page with { Error = null, Notice = $"If {address} may open this resource, a code is on its way to it." }, protector);
+                    return;
+                }
+                break;
+            case "login":
+                outcome = await PlatformLoginAsync(http, form, page, signIn, resource, db, accounts, hasher, sessions, limiter, limits.Value, flags.Value, protector, ct);
+                if (outcome.Status == SignInStatus.OtpSent)
+                {
+                    return; // the page was written: it asks for the second factor, or says why not
+                }
+                page = page with { ErrorMethod = method, Error = "Your account has no access to this resource." };
+                break;
+            default:
+                await WriteMessageAsync(http, StatusCodes.Status404NotFound, "Not found", "There is no such sign-in method.");
+                return;
+        }
+        switch (outcome.Status)
+        {
+            case SignInStatus.Success:
+                SeeOther(http, ResourceSignIn.WithRequestToken(target, edge.Value.SessionRequestParam, outcome.RequestToken!));
+                return;
+            case SignInStatus.RateLimited:
+                http.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(outcome.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await WritePageAsync(http, StatusCodes.Status429TooManyRequests, page with { Error = "Too many attempts from your address. Wait a few minutes, then try again." }, protector);
+                return;
+            case SignInStatus.NotConfigured:
+                await WritePageAsync(http, StatusCodes.Status400BadRequest, page with { Error = "This resource does not offer that way to sign in." }, protector);
+                return;
+            default:
+                await WritePageAsync(http, StatusCodes.Status401Unauthorized, page, protector);
+                return;
+        }
+    }
+
+    /// <summary>
+    /// The platform account's sign-in, with every limit of the login API. Answers Success (a request token) or
+    /// Invalid (no access); writes the page itself and answers OtpSent when it needs a second factor or failed.
+    /// </summary>
+    private static async Task<SignInOutcome> PlatformLoginAsync(HttpContext http, IFormCollection form, Page page, ResourceSignIn signIn, Resource resource,
+        PangolinDbContext db, AccountService accounts, PasswordHasher hasher, SessionService sessions, IRateLimiter limiter, RateLimitOptions limits,
+        FlagsOptions flags, SecretProtector protector, CancellationToken ct)
+    {
+        var email = Field(form, "email", 254);
+        var password = Field(form, "password", 1024);
+        var code = Field(form, "code", 64);
+        page = page with { ErrorMethod = "login", LoginEmail = email };
+        if (!resource.Sso)
+        {
+            return SignInOutcome.NotConfigured;
+        }
+        if (!System.Net.Mail.MailAddress.TryCreate(email, out _) || password.Length == 0)
+        {
+            await WritePageAsync(http, StatusCodes.Status400BadRequest, page with { Error = "Enter your e-mail address and password." }, protector);
+            return new SignInOutcome(SignInStatus.OtpSent);
+        }
+        AuthApi.LoginOutcome login;
+        try
+        {
+            login = await AuthApi.SignInAsync(email, password, code.Length > 0 ? code : null, http, db, accounts, hasher, sessions, limiter, limits, flags, ct);
+        }
+        catch (ApiException failure)
+        {
+            await WritePageAsync(http, failure.Status, page with { Error = failure.Message, CodeRequested = code.Length > 0 }, protector);
+            return new SignInOutcome(SignInStatus.OtpSent);
+        }
+        switch (login.Step)
+        {
+            case AuthApi.LoginStep.CodeRequested:
+                await WritePageAsync(http, StatusCodes.Status200OK, page with { CodeRequested = true, Notice = "Enter the code from your authenticator app." }, protector);
+                return new SignInOutcome(SignInStatus.OtpSent);
+            case AuthApi.LoginStep.TwoFactorSetupRequired:
+                await WritePageAsync(http, StatusCodes.Status403Forbidden, page with { Error = "Your account must set up two-factor authentication first, in the dashboard." }, protector);
+                return new SignInOutcome(SignInStatus.OtpSent);
+        }
+        return await signIn.UserAsync(resource, login.UserId!, login.SessionId!, ct);
+    }
+
+    private static async Task ShareLinkAsync(string token, HttpContext http, ResourceSignIn signIn, IOptions<EdgeOptions> edge, CancellationToken ct)
+    {
+        var outcome = token.Length <= 512 ? await signIn.ShareLinkAsync(null, null, token, http.ClientIp(), ct) : SignInOutcome.Invalid;
+        switch (outcome.Status)
+        {
+            case SignInStatus.Success when outcome.RedirectUrl is { } url:
+                SeeOther(http, ResourceSignIn.WithRequestToken(url, edge.Value.SessionRequestParam, outcome.RequestToken!));
+                return;
+            case SignInStatus.Success:
+                await WriteMessageAsync(http, StatusCodes.Status400BadRequest, "No address to go to",
+                    "This link's resource is published under a wildcard domain; open the resource's address with the link's p_token instead.");
+                return;
+            case SignInStatus.RateLimited:
+                await WriteMessageAsync(http, StatusCodes.Status429TooManyRequests, "Too many attempts", "Too many wrong links came from your address. Wait a few minutes, then try again.");
+                return;
+            default:
+                await WriteMessageAsync(http, StatusCodes.Status404NotFound, "This link does not work", "The link is wrong, has expired or was revoked. Ask whoever shared it for a new one.");
+                return;
+        }
+    }
+
+    private static string Field(IFormCollection form, string name, int max)
+    {
+        var value = form[name].ToString();
+        return value.Length <= max ? value.Trim() : "";
+    }
+
+    private static void SeeOther(HttpContext http, string location)
+    {
+        http.Response.StatusCode = StatusCodes.Status303SeeOther;
+        http.Response.Headers.Location = location;
+        http.Response.Headers.CacheControl = "no-store";
+    }
+
+    /// <summary>The form token: the server's MAC of a random cookie (a cookie set by another subdomain cannot match it).</summary>
+    private static string IssueFormToken(HttpContext http, SecretProtector protector)
+    {
+        var nonce = http.Request.Cookies[FormCookie];
+        if (nonce is not { Length: 32 })
+        {
+            nonce = Secrets.Token(32);
+            http.Response.Cookies.Append(FormCookie, nonce, new CookieOptions
+            {
+                HttpOnly = true,
+                Secure = http.Request.IsHttps,
+                SameSite = SameSiteMode.Lax,
+                Path = "/auth/resource",
+                IsEssential = true,
+            });
+        }
+        return protector.Mac(FormPurpose, nonce);
+    }
+
+    private static bool FormTokenValid(HttpContext http, SecretProtector protector, string? token) =>
+        http.Request.Cookies[FormCookie] is { Length: 32 } nonce && Secrets.FixedTimeEquals(protector.Mac(FormPurpose, nonce), token);
+
+    private static Task WriteMessageAsync(HttpContext http, int status, string title, string message) =>
+        WriteHtmlAsync(http, status, title, $"<h1>{E(title)}</h1><p>{E(message)}</p>");
+
+    private static Task WritePageAsync(HttpContext http, int status, Page page, SecretProtector protector)
+    {
+        var formToken = IssueFormToken(http, protector);
+        var r = page.Resource;
+        var m = page.Methods;
+        var action = $"/auth/resource/{Uri.EscapeDataString(r.ResourceGuid)}/";
+        var body = new StringBuilder();
+        body.Append($"<h1>Sign in to {E(r.Name)}</h1>");
+        body.Append($"<p class=\"muted\">{E(new Uri(page.Target).Host)}</p>");
+        if (page.Notice is { } notice)
+        {
+            body.Append($"<p class=\"notice\" role=\"status\">{E(notice)}</p>");
+        }
+        if (page.Error is { } general && page.ErrorMethod is null)
+        {
+            body.Append($"<p class=\"error\" role=\"alert\">{E(general)}</p>");
+        }
+        string Hidden() => $"<input type=\"hidden\" name=\"form_token\" value=\"{E(formToken)}\"><input type=\"hidden\" name=\"redirect\" value=\"{E(page.Target)}\">";
+        string ErrorFor(string method, string id) => page.ErrorMethod == method && page.Error is { } error
+            ? $"<p class=\"error\" id=\"{id}-error\" role=\"alert\">{E(error)}</p>"
+            : "";
+        string Described(string method, string id) => page.ErrorMethod == method && page.Error is not null ? $" aria-describedby=\"{id}-error\" aria-invalid=\"true\"" : "";
+
+        if (m.Sso)
+        {
+            body.Append($"<form method=\"post\" action=\"{action}login\"><h2>Your account</h2>{Hidden()}");
+            body.Append($"<label for=\"login-email\">E-mail</label><input id=\"login-email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{E(page.LoginEmail ?? "")}\"{Described("login", "login")}>");
+            body.Append($"<label for=\"login-password\">Password</label><input id=\"login-password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>");
+            if (page.CodeRequested)
+            {
+                body.Append("<label for=\"login-code\">Two-factor code</label><input id=\"login-code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus>");
+            }
+            body.Append(ErrorFor("login", "login")).Append("<button type=\"submit\">Sign in</button></form>");
+        }
+        if (m.Password)
+        {
+            body.Append($"<form method=\"post\" action=\"{action}password\"><h2>Password</h2>{Hidden()}");
+            body.Append($"<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{Described("password", "password")}>");
+            body.Append(ErrorFor("password", "password")).Append("<button type=\"submit\">Continue</button></form>");
+        }
+        if (m.Pincode)
+        {
+            body.Append($"<form method=\"post\" action=\"{action}pincode\"><h2>PIN</h2>{Hidden()}");
+            body.Append($"<label for=\"pincode\">PIN</label><input id=\"pincode\" name=\"pincode\" inputmode=\"numeric\" pattern=\"[0-9]*\" maxlength=\"6\" autocomplete=\"one-time-code\" required{Described("pincode", "pincode")}>");
+            body.Append(ErrorFor("pincode", "pincode")).Append("<button type=\"submit\">Continue</button></form>");
+        }
+        if (m.Whitelist)
+        {
+            body.Append($"<form method=\"post\" action=\"{action}whitelist\"><h2>E-mail code</h2>{Hidden()}");
+            if (page.OtpEmail is { } address)
+            {
+                body.Append($"<input type=\"hidden\" name=\"email\" value=\"{E(address)}\">");
+                body.Append($"<label for=\"otp\">Code sent to {E(address)}</label><input id=\"otp\" name=\"otp\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus{Described("whitelist", "whitelist")}>");
+                body.Append(ErrorFor("whitelist", "whitelist")).Append("<button type=\"submit\">Continue</button></form>");
+            }
+            else
+            {
+                body.Append($"<label for=\"email\">E-mail</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required{Described("whitelist", "whitelist")}>");
+                body.Append(ErrorFor("whitelist", "whitelist")).Append("<button type=\"submit\">Send me a code</button></form>");
+            }
+        }
+        return WriteHtmlAsync(http, status, $"Sign in to {r.Name}", body.ToString());
+    }
+
+    private static Task WriteHtmlAsync(HttpContext http, int status, string title, string body)
+    {
+        var response = http.Response;
+        response.StatusCode = status;
+        response.ContentType = "text/html; charset=utf-8";
+        response.Headers.CacheControl = "no-store";
+        response.Headers.XFrameOptions = "DENY";
+        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+        response.Headers["Referrer-Policy"] = "no-referrer";
+        var html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" +
+            $"<title>{E(title)}</title><style>{Style}</style></head><body><main>{body}</main></body></html>";
+        return response.WriteAsync(html, http.RequestAborted);
+    }
+
+    private static string E(string value) => WebUtility.HtmlEncode(value);
+
+    private const string Style =
+        ":root{color-scheme:light dark;--fg:#1d1d1f;--bg:#f5f5f7;--card:#fff;--line:#d2d2d7;--accent:#c2410c;--err:#b91c1c}" +
+        "@media (prefers-color-scheme:dark){:root{--fg:#f5f5f7;--bg:#111;--card:#1c1c1e;--line:#3a3a3c;--accent:#fb923c;--err:#f87171}}" +
+        "body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg)}" +
+        "main{max-width:24rem;margin:3rem auto;padding:0 1rem}h1{font-size:1.4rem;margin:0 0 .25rem}h2{font-size:1rem;margin:0 0 .5rem}" +
+        "form{background:var(--card);border:1px solid var(--line);border-radius:.75rem;padding:1rem;margin:1rem 0}" +
+        "label{display:block;font-size:.9rem;margin:.5rem 0 .25rem}input{box-sizing:border-box;width:100%;padding:.6rem;font:inherit;border:1px solid var(--line);border-radius:.5rem;background:transparent;color:inherit}" +
+        "button{margin-top:.75rem;width:100%;padding:.6rem;font:inherit;font-weight:600;border:0;border-radius:.5rem;background:var(--accent);color:#fff;cursor:pointer}" +
+        "button:focus-visible,input:focus-visible{outline:3px solid var(--accent);outline-offset:2px}.muted{opacity:.7;margin:0}.error{color:var(--err)}.notice{border-left:3px solid var(--accent);padding-left:.5rem}";
+}
