@@ -328,7 +328,7 @@ declare -A GROUPS_OF=(
   [edge_local_pw]="server=$SERVER origin=$ORIGIN"
 )
 RES=$W/results.tsv
-printf 'path\tsize\trps\tMBps\tp50_ms\tp99_ms\terrors\tcpu_seconds\n' > "$RES"
+printf 'path\tsize\trps\tMBps\tp50_ms\tp99_ms\terrors\tcpu_seconds\trequests\tMB\n' > "$RES"
 
 run_wrk() { # NAME SIZE [DURATION] -> one line in results.tsv (none for warm-ups)
   local name=$1 size=$2 dur=${3:-} g h=() names=() before=()
@@ -366,8 +366,9 @@ m = re.search(r'(\d+) requests in .*?, ([\d.]+)(B|KB|MB|GB) read', t)
 if m and int(m.group(1)) and mb(m.group(2) + m.group(3)) * 2**20 / int(m.group(1)) < 0.9 * {'1k': 1024, '1m': 1048576}[size]:
     err.append('short:%.0fB/response' % (mb(m.group(2) + m.group(3)) * 2**20 / int(m.group(1))))
 if not (rps and p50 and p99 and tr):
-    print(f"{name}\t{size}\tNA\tNA\tNA\tNA\tFAILED\t{cpu}"); sys.exit()
-print(f"{name}\t{size}\t{float(rps.group(1)):.0f}\t{mb(tr.group(1)):.1f}\t{ms(p50.group(1)):.2f}\t{ms(p99.group(1)):.2f}\t{';'.join(err) or '-'}\t{cpu}")
+    print(f"{name}\t{size}\tNA\tNA\tNA\tNA\tFAILED\t{cpu}\tNA\tNA"); sys.exit()
+n, read = (int(m.group(1)), '%.1f' % mb(m.group(2) + m.group(3))) if m else ('NA', 'NA')
+print(f"{name}\t{size}\t{float(rps.group(1)):.0f}\t{mb(tr.group(1)):.1f}\t{ms(p50.group(1)):.2f}\t{ms(p99.group(1)):.2f}\t{';'.join(err) or '-'}\t{cpu}\t{n}\t{read}")
 PY
   tail -1 "$RES" >&2
 }
@@ -377,10 +378,12 @@ for n in $ORDER; do run_wrk "$n" 1k 1s; done
 for n in edge_newt edge_local edge_local_pw; do run_wrk "$n" 1k "$WARM"; run_wrk "$n" 1m 2s; done
 
 echo "measuring: $WRK, per path 1 KB then 1 MB" >&2
+log0=$(stat -c %s "$W/SERVER.log")
 for n in $ORDER; do run_wrk "$n" 1k; run_wrk "$n" 1m; done
 # The sessions are still good after the runs (a run full of 401s would show as non2xx, but check anyway).
 check edge_newt 1k 1024; check edge_local_pw 1k 1024
 
+log1=$(stat -c %s "$W/SERVER.log")
 [ -n "${OUT:-}" ] && cp "$RES" "$W"/raw/* "$OUT"/ # keep the raw wrk outputs and the table
 python3 - "$RES" "$DUR" <<'PY'
 import csv, sys
@@ -392,10 +395,21 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a is not None and b else '-'
 # wrk's MB/s includes the response headers: ~200 B of each 1 MB answer (0.02 %), a sixth of each 1 KB one.
 print(f"\n## wrk -t2 -c64 -d{sys.argv[2]} --latency, one run per line (CPU: seconds over the run; machine = busy/available)\n")
-print("| path | size | req/s | MB/s | p50 ms | p99 ms | errors | CPU seconds |")
-print("|---|---|---:|---:|---:|---:|---|---|")
+# CPU of everything on the path but wrk (proxies, tunnel ends, origin), per 1 KB request or per MB of 1 MB answers:
+# what the path costs, less sensitive than the rates to what else the machine runs.
+def path_cpu(r):
+    kv = dict(x.split('=', 1) for x in r['cpu_seconds'].split(','))
+    return sum(float(v) for k, v in kv.items() if k not in ('wrk', 'machine'))
+def cost(p, s):
+    r = rows.get((p, s))
+    if not r or r['requests'] in ('NA', '0') or r['MB'] in ('NA', '0'): return None
+    return path_cpu(r) * 1e6 / int(r['requests']) if s == '1k' else path_cpu(r) * 1e3 / float(r['MB'])
+print("| path | size | req/s | MB/s | p50 ms | p99 ms | errors | CPU seconds | path CPU per request (1 KB, µs) or per MB (1 MB, ms) |")
+print("|---|---|---:|---:|---:|---:|---|---|---:|")
 for (p, s), r in rows.items():
-    print(f"| {p} | {s} | {r['rps']} | {r['MBps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['cpu_seconds'].replace(',', ' ')} |")
+    c = cost(p, s)
+    print(f"| {p} | {s} | {r['rps']} | {r['MBps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['cpu_seconds'].replace(',', ' ')} | {c:.0f} |" if c is not None else
+          f"| {p} | {s} | {r['rps']} | {r['MBps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['cpu_seconds'].replace(',', ' ')} | - |")
 g = lambda p, s: v(p, s, 'rps' if s == '1k' else 'MBps')
 n0 = lambda x: f"{x:.0f}" if x is not None else '-'
 
@@ -405,6 +419,8 @@ print("|---|---:|---|")
 print(f"| edge → newt / nginx auth_request + wireguard-go, 1 KB req/s | {ratio(g('edge_newt', '1k'), g('chain_wg', '1k'))} | ≥ 2.5 |")
 print(f"| edge → newt / nginx auth_request + wireguard-go, 1 MB MB/s | {ratio(g('edge_newt', '1m'), g('chain_wg', '1m'))} | ≥ 10 |")
 print(f"| edge (local target) / nginx direct, 1 KB req/s | {ratio(g('edge_local', '1k'), g('direct', '1k'))} | ≥ 0.5 |")
+print("\nThe same two tunnel comparisons by CPU cost (the anchor's path CPU over ours, per 1 KB request and per MB): "
+      f"{ratio(cost('chain_wg', '1k'), cost('edge_newt', '1k'))} and {ratio(cost('chain_wg', '1m'), cost('edge_newt', '1m'))}.")
 print("\n## Reverse proxies to the same origin, of nginx direct (1 KB req/s; 1 MB MB/s)\n")
 print("| proxy | 1 KB req/s | of direct | p99 ms | 1 MB MB/s | of direct |")
 print("|---|---:|---:|---:|---:|---:|")
@@ -418,3 +434,5 @@ for p in ['direct_veth', 'chain_wg', 'edge_newt']:
 bad = [f"{p} {s}: {r['errors']}" for (p, s), r in rows.items() if r['errors'] != '-']
 print("\nerrors: " + ("; ".join(bad) if bad else "none (no socket errors, no non-2xx/3xx answers)"))
 PY
+# What the server's console log cost: with the default settings YARP writes two Information lines per request.
+echo "server console log during the measured runs: $(( (log1 - log0) / 1048576 )) MB ($(grep -c 'Proxying to' "$W/SERVER.log") 'Proxying to' lines in all)"
