@@ -408,7 +408,8 @@ print("| path | size | req/s | MB/s | p50 ms | p99 ms | errors | CPU seconds | p
 print("|---|---|---:|---:|---:|---:|---|---|---:|")
 for (p, s), r in rows.items():
     c = cost(p, s)
-    print(f"| {p} | {s} | {r['rps']} | {r['MBps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['cpu_seconds'].replace(',', ' ')} | {c:.0f} |" if c is not None else
+    print(f"| {p} | {s} | {r['rps']} | {r['MBps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['cpu_seconds'].replace(',', ' ')} | {c:.0f} |" if c is not None and s == '1k' else
+          f"| {p} | {s} | {r['rps']} | {r['MBps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['cpu_seconds'].replace(',', ' ')} | {c:.1f} |" if c is not None else
           f"| {p} | {s} | {r['rps']} | {r['MBps']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} | {r['cpu_seconds'].replace(',', ' ')} | - |")
 g = lambda p, s: v(p, s, 'rps' if s == '1k' else 'MBps')
 n0 = lambda x: f"{x:.0f}" if x is not None else '-'
