@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Runtime.CompilerServices;
+using System.Net;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
@@ -25,10 +25,10 @@ internal sealed partial class EdgeProxyConfigProvider : IProxyConfigProvider, ID
 
     private readonly IEdgeConfigSource _source;
     private readonly ILogger<EdgeProxyConfigProvider> _logger;
-    private readonly ConditionalWeakTable<RouteConfig, EdgeRoute> _routes = new();
     private readonly Lock _gate = new();
     private readonly IDisposable _subscription;
     private volatile Config _config;
+    private readonly ConditionalWeakTable<RouteConfig, EdgeRoute> _routes = new();
     private volatile EdgeRouteTable _table = EdgeRouteTable.Empty;
 
     public EdgeProxyConfigProvider(IEdgeConfigSource source, ILogger<EdgeProxyConfigProvider> logger)
@@ -46,8 +46,13 @@ internal sealed partial class EdgeProxyConfigProvider : IProxyConfigProvider, ID
     public IProxyConfig GetConfig() => _config;
 
     /// <summary>The compiled route behind one of the route configs this provider made.</summary>
+    /// <summary>
+    /// The route a request matched, from the newest table: route ids are stable, so a request matched on a config
+    /// that YARP kept (equal by value) still sees the newest access policy and rules. A request matched on a route
+    /// that the newest table no longer has (during a swap) gets the route its config was made from.
+    /// </summary>
     public EdgeRoute? RouteFor(RouteConfig? config) =>
-        config is not null && _routes.TryGetValue(config, out var route) ? route : config is null ? null : _table.FindRoute(config.RouteId);
+        config is null ? null : _table.FindRoute(config.RouteId) ?? (_routes.TryGetValue(config, out var route) ? route : null);
 
     public void Dispose()
     {
@@ -104,7 +109,8 @@ internal sealed partial class EdgeProxyConfigProvider : IProxyConfigProvider, ID
             // Ahead of every other endpoint of the host application: a resource's host is the resource's alone.
             Order = order,
             Match = new RouteMatch { Hosts = [resource.Host], Path = CatchAll },
-            // What the transforms are built from: when it changes, YARP rebuilds them.
+            // What the transforms are built from: when it changes, YARP rebuilds them. Nothing else goes here: a value
+            // that differs in every snapshot (the access policy) would make YARP rebuild every route on every change.
             Metadata = new Dictionary<string, string>
             {
                 ["pangolin.resource"] = resource.ResourceId.ToString(CultureInfo.InvariantCulture),
@@ -112,7 +118,6 @@ internal sealed partial class EdgeProxyConfigProvider : IProxyConfigProvider, ID
                 ["pangolin.rewrite"] = string.Join('\u001f', route.Targets[0].RewritePathType, route.Targets[0].RewritePath),
                 ["pangolin.host"] = resource.SetHostHeader ?? "",
                 ["pangolin.headers"] = string.Join('\u001e', resource.RequestHeaders.Select(h => h.Key + '\u001f' + h.Value)),
-                ["pangolin.access"] = resource.Access.GetHashCode().ToString(CultureInfo.InvariantCulture),
                 ["pangolin.ssl"] = resource.Ssl ? "1" : "0",
             },
         };

@@ -66,14 +66,16 @@ public sealed class EdgeChangeSignal : DbCommandInterceptor, IDbTransactionInter
 
     /// <summary>
     /// Whether the SQL names this table: quoted (SQLite) or bare (Npgsql leaves lower-case names unquoted), and not as
-    /// part of a longer name ("role_sites" is not "sites").
+    /// part of a longer name ("role_sites" is not "sites"). EF writes the names as the model has them (lower case), so
+    /// the search is ordinal: vectorized, where an ignore-case search under invariant globalization walks every char
+    /// of every request-log batch.
     /// </summary>
     internal static bool ContainsIdentifier(ReadOnlySpan<char> sql, string name)
     {
         var offset = 0;
         while (offset < sql.Length)
         {
-            var at = sql[offset..].IndexOf(name, StringComparison.OrdinalIgnoreCase);
+            var at = sql[offset..].IndexOf(name, StringComparison.Ordinal);
             if (at < 0)
             {
                 return false;

@@ -109,6 +109,8 @@ public sealed partial class RequestLogWriter(
         }
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PangolinDbContext>();
+        // Added rows only: nothing to compare, so no change detection per row.
+        db.ChangeTracker.AutoDetectChangesEnabled = false;
         foreach (var d in batch)
         {
             db.RequestAuditLogs.Add(new RequestAuditLog
