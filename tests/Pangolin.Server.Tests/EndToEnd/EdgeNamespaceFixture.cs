@@ -66,6 +66,126 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
     /// <summary>The edge's plain-HTTP port on 127.0.0.1.</summary>
     public int EdgePort => Factory.EdgePort;
 
+    /// <summary>The resources the tests use (one or two each), made through the API while the fixture starts.</summary>
+    public Arrangement Made { get; private set; } = null!;
+
+    public sealed record Link(string Id, string Secret);
+
+    public sealed class Arrangement
+    {
+        public required int Open { get; init; }
+        public required int Basic { get; init; }
+        public required int Share { get; init; }
+        public required Link ShareLink { get; init; }
+        public required int Rules { get; init; }
+        public required Link RulesLink { get; init; }
+        public required int RulesSecretDrop { get; init; }
+        public required int Xff { get; init; }
+        public required int CookieA { get; init; }
+        public required Link CookieALink { get; init; }
+        public required int CookieB { get; init; }
+        public required Link CookieBLink { get; init; }
+        public required int Redirect { get; init; }
+        public required Link RedirectLink { get; init; }
+        public required int WebSocket { get; init; }
+        public required Link WebSocketLink { get; init; }
+        public required int Tcp { get; init; }
+        public required int TcpPort { get; init; }
+        public required int Udp { get; init; }
+        public required int UdpPort { get; init; }
+        public required int Steady { get; init; }
+        public required int SteadyRule { get; init; }
+        public required int Moving { get; init; }
+    }
+
+    /// <summary>
+    /// Every test's resources, made at once: a change reaches the edge through a reload of the routes (a few hundred
+    /// milliseconds, several seconds on a busy 2-core machine) and the newt's new listener; paid for once here
+    /// instead of once per test. Each test then uses its own resources only.
+    /// </summary>
+    private async Task<Arrangement> ArrangeAsync()
+    {
+        // Open, with a path-prefix target rewritten /api → /v2, a catch-all target, and a Host override.
+        var open = await CreateHttpResourceAsync("E7open", new { sso = false, setHostHeader = "backend.internal.test" });
+        await CreateBackendTargetAsync(open, WebPort, new Dictionary<string, object?>
+        {
+            ["path"] = "/api", ["pathMatchType"] = "prefix", ["rewritePath"] = "/v2", ["rewritePathType"] = "prefix",
+        });
+        await CreateBackendTargetAsync(open, OtherWebPort);
+
+        // HTTP Basic as the only method.
+        var basic = await CreateHttpResourceAsync("E7basic", new { sso = false });
+        (await Admin.PostJsonAsync($"resource/{basic}/header-auth", new { user = "alice", password = "correct horse", extendedCompatibility = false })).Expect(201);
+        await CreateBackendTargetAsync(basic, WebPort);
+
+        // Share links (the resources keep SSO on: nobody can sign in here, so only the link opens them).
+        var share = await CreateHttpResourceAsync("E7share");
+        var shareLink = await ShareLinkAsync(share);
+        await CreateBackendTargetAsync(share, WebPort);
+
+        // Rules in priority order; the lowest number is tried first.
+        var rules = await CreateHttpResourceAsync("E7rules", new { applyRules = true });
+        var rulesLink = await ShareLinkAsync(rules);
+        await RuleAsync(rules, "PASS", "IP", "127.0.0.3", 1);
+        var secretDrop = await RuleAsync(rules, "DROP", "PATH", "/public/secret/*", 2);
+        await RuleAsync(rules, "ACCEPT", "PATH", "/public/*", 3);
+        await RuleAsync(rules, "ACCEPT", "IP", "127.0.0.2", 4);
+        await RuleAsync(rules, "DROP", "CIDR", "127.0.0.8/29", 5);
+        await RuleAsync(rules, "ACCEPT", "PATH", "/api/*", 6, method: "GET");
+        await RuleAsync(rules, "DROP", "PATH", "/api/*", 7, method: "DELETE");
+        await CreateBackendTargetAsync(rules, WebPort);
+
+        // Open, with DROP rules for an address a client may claim and one it may have.
+        var xff = await CreateHttpResourceAsync("E7xff", new { sso = false, applyRules = true });
+        await RuleAsync(xff, "DROP", "IP", "203.0.113.7", 1);
+        await RuleAsync(xff, "DROP", "IP", "127.0.0.4", 2);
+        await CreateBackendTargetAsync(xff, WebPort);
+
+        var cookieA = await CreateHttpResourceAsync("E7cookiea");
+        var cookieALink = await ShareLinkAsync(cookieA);
+        await CreateBackendTargetAsync(cookieA, WebPort);
+        var cookieB = await CreateHttpResourceAsync("E7cookieb");
+        var cookieBLink = await ShareLinkAsync(cookieB);
+        await CreateBackendTargetAsync(cookieB, WebPort);
+
+        var redirect = await CreateHttpResourceAsync("E7redirect");
+        var redirectLink = await ShareLinkAsync(redirect);
+        await CreateBackendTargetAsync(redirect, WebPort);
+
+        var webSocket = await CreateHttpResourceAsync("E7ws");
+        var webSocketLink = await ShareLinkAsync(webSocket);
+        await CreateBackendTargetAsync(webSocket, WebSocketPort);
+
+        var (tcp, tcpPort) = await CreateRawResourceAsync("E7tcp", "tcp");
+        await CreateBackendTargetAsync(tcp, WebPort);
+        var (udp, udpPort) = await CreateRawResourceAsync("E7udp", "udp");
+        await CreateBackendTargetAsync(udp, UdpEchoPort);
+
+        // Under load: the steady one (with a rule that its requests never match) and the one whose targets move.
+        var steady = await CreateHttpResourceAsync("E7steady", new { sso = false, applyRules = true });
+        var steadyRule = await RuleAsync(steady, "DROP", "PATH", "/blocked/*", 10);
+        await CreateBackendTargetAsync(steady, WebPort);
+        var moving = await CreateHttpResourceAsync("E7moving", new { sso = false });
+        await CreateBackendTargetAsync(moving, OtherWebPort);
+
+        return new Arrangement
+        {
+            Open = open, Basic = basic, Share = share, ShareLink = shareLink, Rules = rules, RulesLink = rulesLink, RulesSecretDrop = secretDrop,
+            Xff = xff, CookieA = cookieA, CookieALink = cookieALink, CookieB = cookieB, CookieBLink = cookieBLink,
+            Redirect = redirect, RedirectLink = redirectLink, WebSocket = webSocket, WebSocketLink = webSocketLink,
+            Tcp = tcp, TcpPort = tcpPort, Udp = udp, UdpPort = udpPort, Steady = steady, SteadyRule = steadyRule, Moving = moving,
+        };
+    }
+
+    public async Task<Link> ShareLinkAsync(int resourceId)
+    {
+        var link = (await Admin.PostJsonAsync($"resource/{resourceId}/access-token", new { title = "E7" })).Expect(201).Data;
+        return new Link(link.GetProperty("accessTokenId").GetString()!, link.GetProperty("accessToken").GetString()!);
+    }
+
+    public async Task<int> RuleAsync(int resourceId, string action, string match, string value, int priority, string? method = null) =>
+        (await Admin.PutJsonAsync($"resource/{resourceId}/rule", new { action, match, value, priority, method })).Expect(201).Data.GetProperty("ruleId").GetInt32();
+
     public override async ValueTask InitializeAsync()
     {
         _work = Directory.CreateTempSubdirectory("pangolin-edge-netns-").FullName;
@@ -81,6 +201,7 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
             SiteId = site.SiteId;
             Newt = StartNewt(site);
             await EventuallyAsync(async () => (await PresenceAsync(site.SiteId)).Online, "the site is online");
+            Made = await ArrangeAsync();
         }
         catch
         {
