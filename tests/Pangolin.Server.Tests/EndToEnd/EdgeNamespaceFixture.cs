@@ -74,6 +74,7 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
     public sealed class Arrangement
     {
         public required int Open { get; init; }
+        public required int PathOnly { get; init; }
         public required int Basic { get; init; }
         public required int Share { get; init; }
         public required Link ShareLink { get; init; }
@@ -112,6 +113,9 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
             ["path"] = "/api", ["pathMatchType"] = "prefix", ["rewritePath"] = "/v2", ["rewritePathType"] = "prefix",
         });
         await CreateBackendTargetAsync(open, OtherWebPort);
+        // Open, served under /app only.
+        var pathOnly = await CreateHttpResourceAsync("E7pathonly", new { sso = false });
+        await CreateBackendTargetAsync(pathOnly, WebPort, new Dictionary<string, object?> { ["path"] = "/app", ["pathMatchType"] = "prefix" });
 
         // HTTP Basic as the only method.
         var basic = await CreateHttpResourceAsync("E7basic", new { sso = false });
@@ -170,7 +174,7 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
 
         return new Arrangement
         {
-            Open = open, Basic = basic, Share = share, ShareLink = shareLink, Rules = rules, RulesLink = rulesLink, RulesSecretDrop = secretDrop,
+            Open = open, PathOnly = pathOnly, Basic = basic, Share = share, ShareLink = shareLink, Rules = rules, RulesLink = rulesLink, RulesSecretDrop = secretDrop,
             Xff = xff, CookieA = cookieA, CookieALink = cookieALink, CookieB = cookieB, CookieBLink = cookieBLink,
             Redirect = redirect, RedirectLink = redirectLink, WebSocket = webSocket, WebSocketLink = webSocketLink,
             Tcp = tcp, TcpPort = tcpPort, Udp = udp, UdpPort = udpPort, Steady = steady, SteadyRule = steadyRule, Moving = moving,

@@ -50,6 +50,17 @@ public sealed class EdgeNamespaceTests(EdgeNamespaceFixture net) : IClassFixture
         Assert.Equal("backend.internal.test", apix.Echo["host"]);
         Assert.Equal("other", (await SendAsync(client, Url("E7open", "/"))).Echo["backend"]);
 
+        // A resource served under /app only: what is outside gets the edge's 404, neither nginx nor the control
+        // plane (whose API paths a resource's host does not serve).
+        var app = await UntilAsync(() => SendAsync(client, Url("E7pathonly", "/app/page")), r => r.Status == 200, "the /app target answers");
+        Assert.Equal("/app/page", app.Echo["uri"]);
+        Assert.Equal("e7pathonly.example.test", app.Echo["host"]);
+        foreach (var outside in new[] { "/apps", "/", "/api/v1/", "/api/v1/auth/login" })
+        {
+            var reply = await SendAsync(client, Url("E7pathonly", outside), outside.EndsWith("login", StringComparison.Ordinal) ? HttpMethod.Post : null);
+            Assert.True(reply.Status == 404 && reply.Body.Contains("No target of this resource serves this path.", StringComparison.Ordinal), $"{outside}: {reply.Status} {reply.Body}");
+        }
+
         // Denied: a host nothing is published on, and the resource once blocked; neither reaches nginx.
         var nowhere = await SendAsync(client, Url("E7nowhere", "/api/items"));
         Assert.Equal(404, nowhere.Status);
