@@ -38,6 +38,8 @@ public static class EdgeServices
         services.TryAddSingleton<IResourceAccess, NoResourceAccess>();
         services.TryAddSingleton<IAccessLog, NoAccessLog>();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new BadgerVerifier(sp.GetRequiredService<EdgeProxyConfigProvider>(), sp.GetRequiredService<IGeoLookup>(),
+            sp.GetRequiredService<IResourceAccess>(), sp.GetRequiredService<IOptions<EdgeOptions>>()));
         return services;
     }
 

@@ -175,6 +175,7 @@ public static class ServerHost
         dashboard.MapGet("/", () => Results.Json(new { message = "Healthy" })).ExcludeFromDescription().AllowAnonymous();
         dashboard.MapAuthApi();
         dashboard.MapResourceAuthApi();
+        dashboard.MapBadgerApi();
         dashboard.MapControlChannel();
         dashboard.MapManagementApi();
 

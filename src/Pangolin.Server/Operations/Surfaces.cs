@@ -14,6 +14,12 @@ internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<Se
     /// <summary>The exit-node API (upstream's internal router): gerbils call it without a session or key.</summary>
     public const string InternalPrefix = "/api/v1/gerbil";
 
+    /// <summary>Upstream's Badger plugin contracts, also on the internal router.</summary>
+    public const string BadgerPrefix = "/api/v1/badger";
+
+    public static bool IsInternal(PathString path) =>
+        path.StartsWithSegments(InternalPrefix, StringComparison.OrdinalIgnoreCase) || path.StartsWithSegments(BadgerPrefix, StringComparison.OrdinalIgnoreCase);
+
     public Task InvokeAsync(HttpContext context)
     {
         var path = context.Request.Path;
@@ -30,11 +36,11 @@ internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<Se
                 return NotHere(context, $"The integration API is served on port {s.IntegrationPort}");
             }
         }
-        else if (path.StartsWithSegments(InternalPrefix, StringComparison.OrdinalIgnoreCase))
+        else if (IsInternal(path))
         {
             if (port != s.InternalPort)
             {
-                return NotHere(context, "The exit-node API is served on the internal port only");
+                return NotHere(context, "The exit-node and Badger APIs are served on the internal port only");
             }
         }
         else if (path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase) && port != s.ExternalPort)
@@ -61,10 +67,10 @@ internal sealed class CsrfMiddleware(RequestDelegate next)
     public Task InvokeAsync(HttpContext context)
     {
         var method = context.Request.Method;
-        // The exit-node API is not cookie-authenticated (and gerbil sends no CSRF header): nothing to forge.
+        // The internal APIs are not cookie-authenticated (and gerbil and Badger send no CSRF header): nothing to forge.
         if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method)
             || !context.Request.Path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase)
-            || context.Request.Path.StartsWithSegments(SurfaceMiddleware.InternalPrefix, StringComparison.OrdinalIgnoreCase))
+            || SurfaceMiddleware.IsInternal(context.Request.Path))
         {
             return next(context);
         }

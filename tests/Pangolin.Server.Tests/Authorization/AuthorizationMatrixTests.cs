@@ -200,10 +200,10 @@ public abstract class AuthorizationMatrixTests(DatabaseKind kind, PostgresServer
                 _ when pattern.StartsWith("/v1/", StringComparison.Ordinal) => (Surfaces.Integration, pattern["/v1".Length..]),
                 _ => (default(Surfaces), ""),
             };
-            // The exit-node API (/api/v1/gerbil) has no callers to authorize: it is served on the internal port only,
-            // which ExitNodeApiTests checks.
+            // The exit-node and Badger APIs (/api/v1/gerbil, /api/v1/badger) have no callers to authorize: they are
+            // served on the internal port only, which ExitNodeApiTests and BadgerApiTests check.
             if (surface == default || route == "/" || route.StartsWith("/openapi", StringComparison.Ordinal) || route.StartsWith("/docs", StringComparison.Ordinal)
-                || pattern.StartsWith("/api/v1/gerbil/", StringComparison.Ordinal))
+                || pattern.StartsWith("/api/v1/gerbil/", StringComparison.Ordinal) || pattern.StartsWith("/api/v1/badger/", StringComparison.Ordinal))
             {
                 continue;
             }
