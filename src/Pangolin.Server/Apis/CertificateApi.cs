@@ -46,22 +46,22 @@ public static class CertificateApi
             .FirstOrDefaultAsync(ct) ?? throw ApiException.NotFound("Domain not found");
 
     /// <summary>A host or one-label wildcard under the domain, lower case; else a 400 that says what is allowed.</summary>
-    private static string NameUnder(Domain domain, string name)
+    private static string NameUnder(Domain domain, string name) => TryNameUnder(domain, name)
+        ?? throw ApiException.BadRequest($"Validation error: domain must be {domain.BaseDomain}, a name under it, or *. and such a name");
+
+    private static string? TryNameUnder(Domain domain, string name)
     {
         var lower = name.Trim().ToLowerInvariant();
         var host = lower.StartsWith("*.", StringComparison.Ordinal) ? lower[2..] : lower;
         var baseDomain = domain.BaseDomain.ToLowerInvariant();
-        if (!Syntax.IsDomainName(host) || !(host == baseDomain || host.EndsWith("." + baseDomain, StringComparison.Ordinal)))
-        {
-            throw ApiException.BadRequest($"Validation error: domain must be {baseDomain}, a name under it, or *. and such a name");
-        }
-        return lower;
+        return Syntax.IsDomainName(host) && (host == baseDomain || host.EndsWith("." + baseDomain, StringComparison.Ordinal)) ? lower : null;
     }
 
     private static async Task<IResult> GetAsync(string orgId, string domainId, string domain, PangolinDbContext db, CancellationToken ct)
     {
         var owner = await OrgDomainAsync(db, orgId, domainId, ct);
-        var name = NameUnder(owner, domain);
+        // A name outside the domain has no certificate in it: not found, as upstream answers.
+        var name = TryNameUnder(owner, domain) ?? throw ApiException.NotFound($"Certificate for {domain} not found in {owner.BaseDomain}");
         var dot = name.IndexOf('.', StringComparison.Ordinal);
         var wildcard = name.StartsWith("*.", StringComparison.Ordinal) || dot < 0 ? null : "*" + name[dot..];
         // What the edge serves for the name: its own certificate first, then its wildcard; uploaded before ACME.
@@ -70,7 +70,7 @@ public static class CertificateApi
         var found = candidates
             .OrderBy(c => c.Domain == name ? 0 : 1)
             .ThenBy(c => c.Source == CertificateSource.Uploaded ? 0 : 1)
-            .FirstOrDefault() ?? throw ApiException.NotFound($"No certificate for {name} yet");
+            .FirstOrDefault() ?? throw ApiException.NotFound($"Certificate for {name} not found (none issued or uploaded yet)");
         return Api.Ok(found, "Certificate retrieved");
     }
 
@@ -201,8 +201,9 @@ public static class CertificateApi
                 ?? throw new CryptographicException("Only RSA and ECDSA keys are supported.");
             return (chain, key.ExportPkcs8PrivateKeyPem());
         }
-        catch (CryptographicException)
+        catch (Exception e) when (e is CryptographicException or ArgumentException)
         {
+            // CopyWithPrivateKey says "does not match" with an ArgumentException; an unreadable key is a CryptographicException.
             Dispose(chain);
             throw ApiException.BadRequest("The private key does not match the certificate (the first certificate of the chain must be the server's)");
         }

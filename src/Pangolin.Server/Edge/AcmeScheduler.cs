@@ -23,6 +23,7 @@ public sealed partial class AcmeScheduler : BackgroundService
     internal static readonly TimeSpan RenewBefore = TimeSpan.FromDays(30);
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMinutes(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromHours(24);
+    private static readonly TimeSpan MinReorderInterval = TimeSpan.FromHours(1);
     private const int MaxErrorLength = 2000;
     private const string AccountKeySetting = "acme_account_key:";
 
@@ -209,7 +210,13 @@ public sealed partial class AcmeScheduler : BackgroundService
             // A failed renewal of a certificate that still works is retried on the same schedule as a failed first order.
             return new DateTimeOffset(retryAt, TimeSpan.Zero) - now;
         }
-        return renewAt is { } at && row.Status == CertificateStatus.Valid ? new DateTimeOffset(at, TimeSpan.Zero) - now : TimeSpan.Zero;
+        if (renewAt is { } at && row.Status == CertificateStatus.Valid)
+        {
+            // Never two orders for one name within an hour: a clock that disagrees with the CA's must not hammer it.
+            var earliest = row.LastAttemptAt is { } previous && previous + MinReorderInterval > at ? previous + MinReorderInterval : at;
+            return new DateTimeOffset(earliest, TimeSpan.Zero) - now;
+        }
+        return TimeSpan.Zero;
     }
 
     /// <summary>Renew once less than a third of the lifetime, or less than 30 days, is left.</summary>
