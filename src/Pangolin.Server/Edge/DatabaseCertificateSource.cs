@@ -97,9 +97,10 @@ public sealed partial class DatabaseCertificateSource : IHostedService, IDisposa
             var db = scope.ServiceProvider.GetRequiredService<PangolinDbContext>();
             var rows = await db.Certificates.AsNoTracking()
                 .Where(c => c.ChainPem != null && c.KeyEncrypted != null && c.Status != CertificateStatus.Failed)
-                .Select(c => new { c.CertId, c.Domain, c.Source, c.UpdatedAt, c.ChainPem, c.KeyEncrypted })
+                .Select(c => new { c.CertId, c.Domain, c.Source, c.ChainPem, c.KeyEncrypted })
                 .ToListAsync(ct);
-            var fingerprint = string.Join(";", rows.OrderBy(r => r.CertId).Select(r => $"{r.CertId}@{r.UpdatedAt.Ticks}"));
+            // The chain itself, not a timestamp: two writes within one clock tick must not look like none.
+            var fingerprint = string.Join(";", rows.OrderBy(r => r.CertId).Select(r => $"{r.CertId}:{r.ChainPem!.GetHashCode(StringComparison.Ordinal)}:{r.KeyEncrypted!.GetHashCode(StringComparison.Ordinal)}"));
             if (fingerprint == _fingerprint)
             {
                 return;

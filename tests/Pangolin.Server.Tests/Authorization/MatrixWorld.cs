@@ -207,7 +207,7 @@ public sealed partial class MatrixWorld : IDisposable
             ["accessTokenId"] = AccessTokenId,
             ["inviteId"] = InviteId,
             ["certId"] = Str(AcmeCertId),
-            ["certDomain"] = CertDomain,
+            ["domain"] = CertDomain,
         };
     }
 
