@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Pangolin.Data.Entities;
 using Pangolin.Edge.Tests.Tls;
 using Pangolin.Server.Tests.ControlChannel;
 using Pangolin.Server.Tests.Infrastructure;
@@ -60,6 +61,7 @@ public abstract class EdgeTlsServerTests(DatabaseKind kind, PostgresServer postg
         var api = _pebble.ChallTestSrvUrl.AbsoluteUri.TrimEnd('/');
         await File.WriteAllTextAsync(hook, $$"""
             #!/bin/sh
+            case "$2" in *.fail.example.org.) echo "no zone for $2 at this provider" >&2; exit 1 ;; esac
             case "$1" in
               present) exec curl -sf -X POST -d "{\"host\":\"$2\",\"value\":\"$3\"}" {{api}}/set-txt ;;
               cleanup) exec curl -sf -X POST -d "{\"host\":\"$2\"}" {{api}}/clear-txt ;;
@@ -202,6 +204,37 @@ public abstract class EdgeTlsServerTests(DatabaseKind kind, PostgresServer postg
         var state = (await Admin.GetJsonAsync($"org/acme/certificate/{domainId}/blog.wild.example.org")).Expect(200).Data;
         Assert.Equal("*.wild.example.org", state.GetProperty("domain").GetString());
         Assert.True(state.GetProperty("wildcard").GetBoolean());
+
+        // A name the hook cannot publish: the failure is recorded with the hook's message, the fallback is served
+        // meanwhile, and the order is tried again after the backoff (1 minute after the first failure) on the server's clock.
+        var failing = (await Admin.PutJsonAsync("org/acme/domain", new { type = "wildcard", baseDomain = "fail.example.org" }))
+            .Expect(201).Data.GetProperty("domainId").GetString()!;
+        (await Admin.PutJsonAsync("org/acme/resource", new { name = "Broken", http = true, domainId = failing, subdomain = "broken" })).Expect(201);
+        var failed = await RowAsync("*.fail.example.org", c => c.AttemptCount >= 1);
+        Assert.Equal("failed", failed.Status);
+        Assert.Contains("no zone for _acme-challenge.fail.example.org.", failed.LastError, StringComparison.Ordinal);
+        Assert.Contains("fallback.pangolin.invalid", (await PresentedAsync("broken.fail.example.org")).Subject, StringComparison.Ordinal);
+        var problem = (await Admin.GetJsonAsync($"org/acme/certificate/{failing}/broken.fail.example.org")).Expect(200).Data;
+        Assert.Equal("failed", problem.GetProperty("status").GetString());
+        Assert.Contains("no zone", problem.GetProperty("errorMessage").GetString(), StringComparison.Ordinal);
+        Factory.Clock.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
+        Assert.Equal(2, (await RowAsync("*.fail.example.org", c => c.AttemptCount >= 2)).AttemptCount);
+    }
+
+    /// <summary>Polls the ACME certificate row of <paramref name="name"/> until <paramref name="done"/>.</summary>
+    private async Task<Certificate> RowAsync(string name, Func<Certificate, bool> done)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            var row = await DbAsync(db => db.Certificates.AsNoTracking().FirstOrDefaultAsync(c => c.Domain == name && c.Source == "acme", Ct));
+            if (row is not null && done(row))
+            {
+                return row;
+            }
+            Assert.True(watch.Elapsed < Patience, $"the certificate of {name} is still {row?.Status} ({row?.AttemptCount} attempts: {row?.LastError})");
+            await Task.Delay(200, Ct);
+        }
     }
 
     private sealed record Served(string Body, string? Hsts, X509Certificate2 Certificate, Version Version);
