@@ -14,12 +14,17 @@ namespace Pangolin.Edge.Tls;
 /// </summary>
 internal sealed class EdgeTlsMiddleware(RequestDelegate next, EdgeProxyConfigProvider routes, Http01ChallengeStore http01, IOptionsMonitor<EdgeOptions> options)
 {
+    private static readonly PathString ChallengePath = new(AcmeHttp01EndpointRouteBuilderExtensions.PathPrefix.TrimEnd('/'));
+
+    // The header for the current settings, built once per settings value rather than per response.
+    private HstsCache? _hsts;
+
     public Task InvokeAsync(HttpContext context)
     {
         var request = context.Request;
         if (!request.IsHttps)
         {
-            if (request.Path.StartsWithSegments(AcmeHttp01EndpointRouteBuilderExtensions.PathPrefix.TrimEnd('/'), StringComparison.Ordinal, out var rest)
+            if (request.Path.StartsWithSegments(ChallengePath, StringComparison.Ordinal, out var rest)
                 && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)))
             {
                 return AnswerChallengeAsync(context, rest);
@@ -33,7 +38,7 @@ internal sealed class EdgeTlsMiddleware(RequestDelegate next, EdgeProxyConfigPro
         }
         else if (options.CurrentValue.Hsts is { MaxAgeSeconds: > 0 } hsts && routes.Table.FindResource(request.Host.Host) is { Ssl: true })
         {
-            var value = "max-age=" + hsts.MaxAgeSeconds.ToString(CultureInfo.InvariantCulture) + (hsts.IncludeSubDomains ? "; includeSubDomains" : "");
+            var value = HstsHeader(hsts);
             // Set when the response starts, so that a target's own header cannot take its place.
             context.Response.OnStarting(static state =>
             {
@@ -44,6 +49,19 @@ internal sealed class EdgeTlsMiddleware(RequestDelegate next, EdgeProxyConfigPro
         }
         return next(context);
     }
+
+    private string HstsHeader(EdgeHstsOptions hsts)
+    {
+        if (Volatile.Read(ref _hsts) is { } cached && ReferenceEquals(cached.Options, hsts))
+        {
+            return cached.Header;
+        }
+        var header = "max-age=" + hsts.MaxAgeSeconds.ToString(CultureInfo.InvariantCulture) + (hsts.IncludeSubDomains ? "; includeSubDomains" : "");
+        Volatile.Write(ref _hsts, new HstsCache(hsts, header));
+        return header;
+    }
+
+    private sealed record HstsCache(EdgeHstsOptions Options, string Header);
 
     private Task AnswerChallengeAsync(HttpContext context, PathString rest)
     {
