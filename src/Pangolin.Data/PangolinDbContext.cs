@@ -55,6 +55,7 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
     public DbSet<DnsRecord> DnsRecords => Set<DnsRecord>();
     public DbSet<ActionAuditLog> ActionAuditLogs => Set<ActionAuditLog>();
     public DbSet<RequestAuditLog> RequestAuditLogs => Set<RequestAuditLog>();
+    public DbSet<Certificate> Certificates => Set<Certificate>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder configurationBuilder)
     {
@@ -71,7 +72,22 @@ public sealed class PangolinDbContext(DbContextOptions<PangolinDbContext> option
         ConfigureUsers(modelBuilder);
         ConfigureSites(modelBuilder);
         ConfigureResources(modelBuilder);
+        ConfigureCertificates(modelBuilder);
     }
+
+    private static void ConfigureCertificates(ModelBuilder b) => b.Entity<Certificate>(e =>
+    {
+        e.HasKey(x => x.CertId);
+        e.Property(x => x.Domain).HasMaxLength(255);
+        e.Property(x => x.Status).HasMaxLength(16);
+        e.Property(x => x.Source).HasMaxLength(16);
+        // One certificate per name and source: an uploaded one beside the ACME one it overrides.
+        e.HasIndex(x => new { x.Domain, x.Source }).IsUnique();
+        e.HasIndex(x => x.DomainId);
+        e.HasIndex(x => x.OrgId);
+        CascadeFrom<Certificate, Domain>(e, x => x.DomainId);
+        CascadeFrom<Certificate, Org>(e, x => x.OrgId);
+    });
 
     private static void ConfigureOrgs(ModelBuilder b)
     {

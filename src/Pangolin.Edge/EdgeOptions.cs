@@ -8,6 +8,12 @@ public sealed class EdgeOptions
     /// <summary>The plain-HTTP port for resources (80 in production; 0 turns it off).</summary>
     public int HttpPort { get; set; } = 8080;
 
+    /// <summary>The HTTPS port for resources (443 in production; 0 turns it off, and with it the redirect to HTTPS).</summary>
+    public int HttpsPort { get; set; } = 8443;
+
+    /// <summary>Strict-Transport-Security on HTTPS responses of SSL resources.</summary>
+    public EdgeHstsOptions Hsts { get; set; } = new();
+
     /// <summary>The name of the resource session cookie (upstream's <c>p_session_token</c>); <c>_s</c> is appended for SSL resources.</summary>
     public string SessionCookieName { get; set; } = "p_session_token";
 
@@ -34,4 +40,14 @@ public sealed class EdgeOptions
 
     /// <summary>The public base URL of the dashboard, where sign-in pages live (redirect targets are built on it).</summary>
     public string DashboardUrl { get; set; } = "http://localhost:3000";
+}
+
+/// <summary>The edge's HSTS header (RFC 6797), off unless a max-age is set.</summary>
+public sealed class EdgeHstsOptions
+{
+    /// <summary>The header's max-age in seconds; 0 sends no header.</summary>
+    public int MaxAgeSeconds { get; set; }
+
+    /// <summary>Adds includeSubDomains: only for domains whose every subdomain is served over HTTPS.</summary>
+    public bool IncludeSubDomains { get; set; }
 }

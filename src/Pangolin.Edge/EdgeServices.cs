@@ -8,6 +8,8 @@ using Pangolin.Edge.Badger;
 using Pangolin.Edge.L4;
 using Pangolin.Edge.Routing;
 using Pangolin.Edge.Rules;
+using Pangolin.Edge.Tls;
+using Pangolin.Edge.Tls.Acme;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -40,6 +42,8 @@ public static class EdgeServices
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new BadgerVerifier(sp.GetRequiredService<EdgeProxyConfigProvider>(), sp.GetRequiredService<IGeoLookup>(),
             sp.GetRequiredService<IResourceAccess>(), sp.GetRequiredService<IOptions<EdgeOptions>>()));
+        services.TryAddSingleton<EdgeCertificateStore>();
+        services.TryAddSingleton<Http01ChallengeStore>();
         return services;
     }
 
@@ -53,6 +57,8 @@ public static class EdgeServices
     {
         ArgumentNullException.ThrowIfNull(app);
         var provider = app.ApplicationServices.GetRequiredService<EdgeProxyConfigProvider>();
+        // ACME http-01 answers, the redirect to HTTPS and HSTS come before any host is routed or checked.
+        app.UseMiddleware<EdgeTlsMiddleware>();
         return app.MapWhen(context => provider.Table.FindResource(context.Request.Host.Host) is not null, edge =>
         {
             edge.UseRouting();

@@ -10,6 +10,7 @@ using Pangolin.Server.Apis;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
 using Pangolin.Edge;
+using Pangolin.Edge.Tls;
 using Pangolin.Server.ControlChannel;
 using Pangolin.Server.Edge;
 using Pangolin.Server.Data;
@@ -46,6 +47,11 @@ public static class ServerHost
             foreach (var (address, port) in listeners)
             {
                 kestrel.Listen(IPAddress.Parse(address), port);
+            }
+            if (edge.HttpsPort > 0)
+            {
+                var certificates = kestrel.ApplicationServices.GetRequiredService<EdgeCertificateStore>();
+                kestrel.Listen(IPAddress.Parse(server.ListenAddress), edge.HttpsPort, listen => listen.UsePangolinEdgeTls(certificates));
             }
         });
         return builder;
@@ -90,6 +96,10 @@ public static class ServerHost
         services.AddSingleton<IEdgeConfigSource>(sp => sp.GetRequiredService<DatabaseEdgeConfigSource>());
         services.AddHostedService(sp => sp.GetRequiredService<DatabaseEdgeConfigSource>());
         services.AddSingleton<ITargetDialer>(sp => sp.GetRequiredService<Sites.TargetConnector>());
+        // Certificates for the edge's HTTPS port: loaded from the database, issued and renewed through ACME.
+        services.AddSingleton<DatabaseCertificateSource>();
+        services.AddHostedService(sp => sp.GetRequiredService<DatabaseCertificateSource>());
+        services.AddHostedService<AcmeScheduler>();
         services.AddOptions<EdgeOptions>().PostConfigure<IOptions<AppOptions>, IOptions<ServerOptions>>((edge, app, server) =>
         {
             edge.DashboardUrl = app.Value.DashboardUrl;
@@ -203,6 +213,7 @@ public static class ServerHost
         api.MapDomainApi();
         api.MapAccessTokenApi();
         api.MapAuditApi();
+        api.MapCertificateApi();
         return api;
     }
 

@@ -178,6 +178,101 @@ namespace Pangolin.Data.Postgres.Migrations
                     b.ToTable("api_key_orgs", (string)null);
                 });
 
+            modelBuilder.Entity("Pangolin.Data.Entities.Certificate", b =>
+                {
+                    b.Property<int>("CertId")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("integer")
+                        .HasColumnName("cert_id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<int>("CertId"));
+
+                    b.Property<int>("AttemptCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("attempt_count");
+
+                    b.Property<string>("ChainPem")
+                        .HasColumnType("text")
+                        .HasColumnName("chain_pem");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Domain")
+                        .IsRequired()
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)")
+                        .HasColumnName("domain");
+
+                    b.Property<string>("DomainId")
+                        .HasColumnType("text")
+                        .HasColumnName("domain_id");
+
+                    b.Property<string>("KeyEncrypted")
+                        .HasColumnType("text")
+                        .HasColumnName("key_encrypted");
+
+                    b.Property<DateTime?>("LastAttemptAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_attempt_at");
+
+                    b.Property<string>("LastError")
+                        .HasColumnType("text")
+                        .HasColumnName("last_error");
+
+                    b.Property<DateTime?>("NotAfter")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("not_after");
+
+                    b.Property<DateTime?>("NotBefore")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("not_before");
+
+                    b.Property<string>("OrgId")
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("org_id");
+
+                    b.Property<int>("RenewalCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("renewal_count");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("source");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<bool>("Wildcard")
+                        .HasColumnType("boolean")
+                        .HasColumnName("wildcard");
+
+                    b.HasKey("CertId")
+                        .HasName("pk_certificates");
+
+                    b.HasIndex("DomainId")
+                        .HasDatabaseName("ix_certificates_domain_id");
+
+                    b.HasIndex("OrgId")
+                        .HasDatabaseName("ix_certificates_org_id");
+
+                    b.HasIndex("Domain", "Source")
+                        .IsUnique()
+                        .HasDatabaseName("ix_certificates_domain_source");
+
+                    b.ToTable("certificates", (string)null);
+                });
+
             modelBuilder.Entity("Pangolin.Data.Entities.DnsRecord", b =>
                 {
                     b.Property<int>("DnsRecordId")
@@ -1964,6 +2059,21 @@ namespace Pangolin.Data.Postgres.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_api_key_orgs_orgs_org_id");
+                });
+
+            modelBuilder.Entity("Pangolin.Data.Entities.Certificate", b =>
+                {
+                    b.HasOne("Pangolin.Data.Entities.Domain", null)
+                        .WithMany()
+                        .HasForeignKey("DomainId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_certificates_domains_domain_id");
+
+                    b.HasOne("Pangolin.Data.Entities.Org", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_certificates_orgs_org_id");
                 });
 
             modelBuilder.Entity("Pangolin.Data.Entities.DnsRecord", b =>

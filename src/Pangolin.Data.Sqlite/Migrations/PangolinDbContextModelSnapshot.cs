@@ -171,6 +171,99 @@ namespace Pangolin.Data.Sqlite.Migrations
                     b.ToTable("api_key_orgs", (string)null);
                 });
 
+            modelBuilder.Entity("Pangolin.Data.Entities.Certificate", b =>
+                {
+                    b.Property<int>("CertId")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("cert_id");
+
+                    b.Property<int>("AttemptCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("attempt_count");
+
+                    b.Property<string>("ChainPem")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("chain_pem");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Domain")
+                        .IsRequired()
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("domain");
+
+                    b.Property<string>("DomainId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("domain_id");
+
+                    b.Property<string>("KeyEncrypted")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key_encrypted");
+
+                    b.Property<DateTime?>("LastAttemptAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_attempt_at");
+
+                    b.Property<string>("LastError")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_error");
+
+                    b.Property<DateTime?>("NotAfter")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("not_after");
+
+                    b.Property<DateTime?>("NotBefore")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("not_before");
+
+                    b.Property<string>("OrgId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("org_id");
+
+                    b.Property<int>("RenewalCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("renewal_count");
+
+                    b.Property<string>("Source")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("source");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.Property<bool>("Wildcard")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("wildcard");
+
+                    b.HasKey("CertId")
+                        .HasName("pk_certificates");
+
+                    b.HasIndex("DomainId")
+                        .HasDatabaseName("ix_certificates_domain_id");
+
+                    b.HasIndex("OrgId")
+                        .HasDatabaseName("ix_certificates_org_id");
+
+                    b.HasIndex("Domain", "Source")
+                        .IsUnique()
+                        .HasDatabaseName("ix_certificates_domain_source");
+
+                    b.ToTable("certificates", (string)null);
+                });
+
             modelBuilder.Entity("Pangolin.Data.Entities.DnsRecord", b =>
                 {
                     b.Property<int>("DnsRecordId")
@@ -1923,6 +2016,21 @@ namespace Pangolin.Data.Sqlite.Migrations
                         .OnDelete(DeleteBehavior.Cascade)
                         .IsRequired()
                         .HasConstraintName("fk_api_key_orgs_orgs_org_id");
+                });
+
+            modelBuilder.Entity("Pangolin.Data.Entities.Certificate", b =>
+                {
+                    b.HasOne("Pangolin.Data.Entities.Domain", null)
+                        .WithMany()
+                        .HasForeignKey("DomainId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_certificates_domains_domain_id");
+
+                    b.HasOne("Pangolin.Data.Entities.Org", null)
+                        .WithMany()
+                        .HasForeignKey("OrgId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .HasConstraintName("fk_certificates_orgs_org_id");
                 });
 
             modelBuilder.Entity("Pangolin.Data.Entities.DnsRecord", b =>

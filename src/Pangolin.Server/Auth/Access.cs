@@ -256,10 +256,44 @@ internal sealed class AccessHandler(PangolinDbContext db) : AuthorizationHandler
             var row = await db.ResourceAccessTokens.Where(t => t.AccessTokenId == tokenId).Select(t => new { t.OrgId, t.ResourceId }).FirstOrDefaultAsync(ct);
             return row is null ? Target.Deny(NotFound("AccessToken")) : new Target(row.OrgId, "AccessToken", true) { ResourceId = row.ResourceId };
         }
+        if (TryId(http, "certId", out var certId))
+        {
+            return await CertificateOrgAsync(http, certId, ct);
+        }
         return Target.Deny(new AccessDenial(StatusCodes.Status500InternalServerError, "The route names no organization"));
     }
 
-    private static readonly string[] IntIds = ["resourceId", "siteId", "targetId", "roleId", "ruleId"];
+    /// <summary>
+    /// An uploaded certificate belongs to the org that uploaded it; an ACME one to its domain, which a server's domain
+    /// shares with every org: then the caller's own org among them is the one acted in.
+    /// </summary>
+    private async Task<Target> CertificateOrgAsync(HttpContext http, int certId, CancellationToken ct)
+    {
+        var row = await db.Certificates.Where(c => c.CertId == certId && c.DomainId != null).Select(c => new { c.OrgId, c.DomainId }).FirstOrDefaultAsync(ct);
+        if (row is null)
+        {
+            return Target.Deny(NotFound("Certificate"));
+        }
+        if (row.OrgId is not null)
+        {
+            return new Target(row.OrgId, "Certificate", true);
+        }
+        var orgs = db.OrgDomains.Where(od => od.DomainId == row.DomainId).OrderBy(od => od.OrgId).Select(od => od.OrgId);
+        var caller = http.Features.Get<Caller>()!;
+        string? org = null;
+        if (caller.Kind == CallerKind.User)
+        {
+            org = await orgs.Where(o => db.UserOrgs.Any(m => m.UserId == caller.UserId && m.OrgId == o)).FirstOrDefaultAsync(ct);
+        }
+        else if (!caller.IsRootKey && caller.Key is { } key)
+        {
+            org = (await orgs.ToListAsync(ct)).FirstOrDefault(key.Orgs.Contains);
+        }
+        org ??= await orgs.FirstOrDefaultAsync(ct);
+        return org is null ? Target.Deny(NotFound("Certificate")) : new Target(org, "Certificate", true);
+    }
+
+    private static readonly string[] IntIds = ["resourceId", "siteId", "targetId", "roleId", "ruleId", "certId"];
 
     private static bool TryId(HttpContext http, string name, out int id)
     {

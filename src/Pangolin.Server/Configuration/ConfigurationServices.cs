@@ -20,6 +20,8 @@ public static partial class ConfigurationServices
         Add<OrgOptions>(services, OrgOptions.Section);
         Add<GerbilOptions>(services, GerbilOptions.Section);
         Add<NewtOptions>(services, NewtOptions.Section);
+        Add<AcmeOptions>(services, AcmeOptions.Section);
+        services.AddSingleton<IValidateOptions<AcmeOptions>, AcmeValidator>();
         services.AddOptions<DomainsOptions>()
             .Configure<IConfiguration>((o, c) => c.GetSection(DomainsOptions.Section).Bind(o.Domains, b => b.ErrorOnUnknownConfiguration = true))
             .ValidateOnStart();

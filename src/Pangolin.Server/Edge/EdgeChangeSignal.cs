@@ -14,7 +14,7 @@ public sealed class EdgeChangeSignal : DbCommandInterceptor, IDbTransactionInter
     private static readonly string[] Tables =
     [
         "resources", "targets", "sites", "target_health_checks", "resource_rules", "resource_passwords", "resource_pincodes",
-        "resource_header_auths", "orgs", "exit_nodes",
+        "resource_header_auths", "orgs", "exit_nodes", "certificates", "domains",
     ];
 
     private readonly ConditionalWeakTable<DbTransaction, object> _pending = [];

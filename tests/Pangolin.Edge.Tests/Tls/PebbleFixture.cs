@@ -72,8 +72,14 @@ public sealed class PebbleFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The fixture's own CA, which pebble's HTTPS listeners chain to, as a PEM file (for a client configured by path).</summary>
+    public string TlsRootFile => Path.Combine(_directory, "tls-root.pem");
+
     /// <summary>Starts another pebble, sharing the DNS server and the http-01 responder; the fixture kills it at the end.</summary>
-    public async Task<PebbleServer> StartPebbleAsync(int nonceRejectPercent)
+    /// <param name="nonceRejectPercent">How many nonces pebble rejects at random (its PEBBLE_WFE_NONCEREJECT).</param>
+    /// <param name="httpPort">Where pebble sends http-01 validations; the fixture's own responder when null.</param>
+    /// <param name="certificateValidity">How long pebble's certificates are valid; pebble's default (years) when null.</param>
+    public async Task<PebbleServer> StartPebbleAsync(int nonceRejectPercent, int? httpPort = null, TimeSpan? certificateValidity = null)
     {
         Exception? last = null;
         // A free port found by binding and closing can be taken by someone else before pebble binds it: try again.
@@ -89,7 +95,7 @@ public sealed class PebbleFixture : IAsyncLifetime
                     "managementListenAddress": "127.0.0.1:{{managementPort}}",
                     "certificate": "{{Path.Combine(_directory, "tls-cert.pem")}}",
                     "privateKey": "{{Path.Combine(_directory, "tls-key.pem")}}",
-                    "httpPort": {{Http01Port}},
+                    "httpPort": {{httpPort ?? Http01Port}},{{(certificateValidity is { } validity ? $"\n\"certificateValidityPeriod\": {(long)validity.TotalSeconds}," : "")}}
                     "tlsPort": {{FreeTcpPort()}},
                     "ocspResponderURL": "",
                     "externalAccountBindingRequired": false
@@ -266,6 +272,7 @@ public sealed class PebbleFixture : IAsyncLifetime
         rootRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(rootRequest.PublicKey, false));
         var now = DateTimeOffset.UtcNow;
         _tlsRoot = rootRequest.CreateSelfSigned(now.AddMinutes(-5), now.AddDays(1));
+        File.WriteAllText(Path.Combine(_directory, "tls-root.pem"), _tlsRoot.ExportCertificatePem() + "\n");
 
         using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var leafRequest = new CertificateRequest("CN=127.0.0.1", leafKey, HashAlgorithmName.SHA256);

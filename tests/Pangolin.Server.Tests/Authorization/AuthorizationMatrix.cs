@@ -225,6 +225,19 @@ public static class AuthorizationMatrix
         EntityAction(Delete, "/access-token/{accessTokenId}", ActionIds.DeleteAccessToken, 200)
             .Before(async c => c.Set("accessTokenId", await c.World.NewAccessTokenAsync())),
 
+        // ---- Certificates (acme's own domain: other orgs do not share it) ----
+        OrgAction(Get, "/org/{orgId}/certificate/{domainId}/{domain}", ActionIds.GetCertificate, 200),
+        EntityAction(Post, "/certificate/{certId}/restart", ActionIds.RestartCertificate, 200),
+        OrgAction(Put, "/org/{orgId}/certificate", ActionIds.UpdateOrgDomain, 201).Send(c =>
+        {
+            var now = c.World.Factory.Clock.GetUtcNow();
+            var (chain, key, root) = TestCertificates.Create([c.World.CertDomain], now.AddDays(-1), now.AddDays(90));
+            root.Dispose();
+            return new { domainId = c.World.DomainId, domain = c.World.CertDomain, certificate = chain, privateKey = key };
+        }),
+        OrgAction(Delete, "/org/{orgId}/certificate/{certId}", ActionIds.UpdateOrgDomain, 200)
+            .Before(async c => c.Set("certId", await c.World.NewUploadedCertificateAsync($"up-{c.World.Next()}.{c.World.BaseDomain}"))),
+
         // ---- Logs ----
         OrgAction(Get, "/org/{orgId}/logs/action", ActionIds.ViewLogs, 200),
         OrgAction(Get, "/org/{orgId}/logs/request", ActionIds.ViewLogs, 200),

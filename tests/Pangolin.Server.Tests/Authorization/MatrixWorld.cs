@@ -166,6 +166,10 @@ public sealed partial class MatrixWorld : IDisposable
         var domains = (await Admin.GetJsonAsync("org/acme/domains")).Expect(200).Data.GetProperty("domains");
         ConfigDomainId = domains.EnumerateArray().First(d => d.GetProperty("configManaged").GetBoolean()).GetProperty("domainId").GetString()!;
         DomainId = await NewDomainAsync();
+        BaseDomain = (await Admin.GetJsonAsync($"org/acme/domain/{DomainId}")).Expect(200).Data.GetProperty("baseDomain").GetString()!;
+        CertDomain = "www." + BaseDomain;
+        await NewUploadedCertificateAsync(CertDomain);
+        AcmeCertId = await NewAcmeCertificateAsync("*." + BaseDomain);
 
         var resource = (await Admin.PutJsonAsync("org/acme/resource", new { name = "Grafana", http = true, domainId = ConfigDomainId, subdomain = "grafana" }))
             .Expect(201).Data;
@@ -205,6 +209,8 @@ public sealed partial class MatrixWorld : IDisposable
             ["domainId"] = DomainId,
             ["accessTokenId"] = AccessTokenId,
             ["inviteId"] = InviteId,
+            ["certId"] = Str(AcmeCertId),
+            ["domain"] = CertDomain,
         };
     }
 
@@ -284,6 +290,44 @@ public sealed partial class MatrixWorld : IDisposable
     public async Task<string> NewDomainAsync() =>
         (await Admin.PutJsonAsync("org/acme/domain", new { type = "cname", baseDomain = $"d{Next()}.acme.test" }))
             .Expect(201).Data.GetProperty("domainId").GetString()!;
+
+    /// <summary>The base domain of <see cref="DomainId"/>, acme's own.</summary>
+    public string BaseDomain { get; private set; } = "";
+
+    /// <summary>A name under <see cref="BaseDomain"/> with an uploaded certificate.</summary>
+    public string CertDomain { get; private set; } = "";
+
+    /// <summary>An ACME certificate (pending: ACME is off here) for acme's own domain.</summary>
+    public int AcmeCertId { get; private set; }
+
+    public async Task<int> NewUploadedCertificateAsync(string name)
+    {
+        var now = Factory.Clock.GetUtcNow();
+        var (chain, key, root) = TestCertificates.Create([name], now.AddDays(-1), now.AddDays(90));
+        root.Dispose();
+        return (await Admin.PutJsonAsync("org/acme/certificate", new { domainId = DomainId, domain = name, certificate = chain, privateKey = key }))
+            .Expect(201).Data.GetProperty("certId").GetInt32();
+    }
+
+    public async Task<int> NewAcmeCertificateAsync(string name)
+    {
+        await using var scope = Factory.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<Pangolin.Data.PangolinDbContext>();
+        var now = Factory.Clock.GetUtcNow().UtcDateTime;
+        var row = new Pangolin.Data.Entities.Certificate
+        {
+            Domain = name,
+            DomainId = DomainId,
+            Wildcard = name.StartsWith("*.", StringComparison.Ordinal),
+            Status = Pangolin.Data.Entities.CertificateStatus.Pending,
+            Source = Pangolin.Data.Entities.CertificateSource.Acme,
+            CreatedAt = now,
+            UpdatedAt = now,
+        };
+        db.Certificates.Add(row);
+        await db.SaveChangesAsync();
+        return row.CertId;
+    }
 
     public async Task<string> NewAccessTokenAsync() =>
         (await Admin.PostJsonAsync($"resource/{ResourceId}/access-token", new { title = "Share" }))

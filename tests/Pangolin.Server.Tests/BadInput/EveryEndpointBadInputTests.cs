@@ -18,7 +18,7 @@ public abstract partial class EveryEndpointBadInputTests(DatabaseKind kind, Post
     private const string Dashboard = "/api/v1/";
     private const string Integration = "/v1/";
 
-    private static readonly string[] IntIds = ["siteId", "resourceId", "targetId", "roleId", "ruleId"];
+    private static readonly string[] IntIds = ["siteId", "resourceId", "targetId", "roleId", "ruleId", "certId"];
 
     [Fact]
     public async Task Every_endpoint_that_takes_a_json_body_refuses_malformed_bodies_alike_on_both_surfaces()
@@ -161,6 +161,8 @@ public abstract partial class EveryEndpointBadInputTests(DatabaseKind kind, Post
                 "inviteId" => w.InviteId,
                 "domainId" => w.CustomDomainId,
                 "accessTokenId" => w.AccessTokenId,
+                "certId" => "1",
+                "domain" => "www.custom.example.org",
                 "apiKeyId" => relative.StartsWith("org/", StringComparison.Ordinal) ? w.ApiKeyId : rootKeyId,
                 "niceId" => relative.Contains("/site/", StringComparison.Ordinal) ? w.SiteNiceId : w.ResourceNiceId,
                 _ => throw new InvalidOperationException($"no value for route parameter {{{name}}} in {pattern}; add one to Fill"),

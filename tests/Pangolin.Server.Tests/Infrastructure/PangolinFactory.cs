@@ -48,6 +48,8 @@ public sealed class PangolinFactory : WebApplicationFactory<Program>
             ["Gerbil:ListenPort"] = "0",
             // Raw resources open their proxy ports on loopback only.
             ["Edge:RawResources:BindAddress"] = "127.0.0.1",
+            // Servers run side by side: no HTTPS listener (and no redirect to it) unless a test asks for one.
+            ["Edge:HttpsPort"] = "0",
             ["Logging:LogLevel:Default"] = "Debug",
             ["Logging:LogLevel:Microsoft.EntityFrameworkCore"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug",

@@ -44,6 +44,10 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             start.ArgumentList.Add($"--Edge:HttpPort={SmtpTestServer.FreePort()}");
         }
+        if (args.All(a => a.StartsWith("--", StringComparison.Ordinal)) && !args.Any(a => a.StartsWith("--Edge:HttpsPort=", StringComparison.Ordinal)))
+        {
+            start.ArgumentList.Add("--Edge:HttpsPort=0");
+        }
         // The test runner's own settings must not leak into the program under test.
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("PANGOLIN_", StringComparison.Ordinal) || k.StartsWith("ASPNETCORE_", StringComparison.Ordinal)).ToList())
         {
