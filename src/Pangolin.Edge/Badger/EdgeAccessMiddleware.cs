@@ -149,7 +149,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
                 {
                     context.Features.Set(identity);
                 }
-                Log(context, resource, true, AccessReason.ValidSession);
+                Log(context, resource, true, AccessReason.ValidSession, session.Identity);
                 await next(context);
                 return;
             }
@@ -202,7 +202,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         await EdgePages.WriteAsync(context, StatusCodes.Status200OK, "Signed out", "You are signed out of this resource.");
     }
 
-    private void Log(HttpContext context, EdgeHttpResource resource, bool allowed, AccessReason reason)
+    private void Log(HttpContext context, EdgeHttpResource resource, bool allowed, AccessReason reason, EdgeIdentity? user = null)
     {
         var request = context.Request;
         var ip = context.Connection.RemoteIpAddress;
@@ -212,7 +212,8 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
             ip is null ? null : geo.Country(ip),
             request.Headers.UserAgent.ToString() is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 512)] : null,
             request.Scheme, request.Host.Host, request.Path.Value ?? "/", request.Method,
-            request.QueryString.HasValue ? WithoutParams(request.Query).Value : null));
+            request.QueryString.HasValue ? WithoutParams(request.Query).Value : null,
+            user is null ? null : "user", user?.Email ?? user?.Username, user?.UserId));
     }
 
     /// <summary>The resource's session cookie: <c>p_session_token</c>, with <c>_s</c> for an SSL resource (upstream's names).</summary>

@@ -202,6 +202,20 @@ public abstract partial class ResourceSignInTests(DatabaseKind kind, PostgresSer
         Assert.DoesNotContain("remote-user=forged", body, StringComparison.Ordinal);
         Assert.Matches("remote-user=[^\\n]+", body);
 
+        // The request log names who it was.
+        var adminId = await UserIdAsync(Admin);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var log = (await Admin.GetJsonAsync($"org/acme/logs/request?resourceId={resource}&actorId={adminId}")).Expect(200).Data.GetProperty("log");
+            if (log.EnumerateArray().Any(e => e.GetProperty("path").GetString() == "/board" && e.GetProperty("actor").GetString() == AdminEmail && e.GetProperty("action").GetBoolean()))
+            {
+                break;
+            }
+            Assert.True(watch.Elapsed < Patience, "the platform user's request is not in the request log with their name");
+            await Task.Delay(100, Ct);
+        }
+
         // Already signed in to the dashboard: the page sends the browser straight back.
         var again = await browser.GetRawAsync(toSignIn, $"p_session_token={dashboardCookie}");
         Assert.Equal(HttpStatusCode.SeeOther, again.StatusCode);
