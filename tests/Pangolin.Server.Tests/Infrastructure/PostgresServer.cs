@@ -31,7 +31,7 @@ public sealed class PostgresServer : IAsyncLifetime
         }
         Port = SmtpTestServer.FreePort();
         await RunAsync(Path.Combine(_binDir, "initdb"), $"-D {_dataDir} -U postgres --auth=trust --encoding=UTF8 --no-instructions", _asPostgresUser);
-        var options = $"-p {Port} -h 127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200";
+        var options = $"-p {Port} -h 127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400";
         await RunAsync(Path.Combine(_binDir, "pg_ctl"), $"-D {_dataDir} -l {Path.Combine(root, "log")} -w -t 60 -o \"{options}\" start", _asPostgresUser);
     }
 
@@ -43,7 +43,9 @@ public sealed class PostgresServer : IAsyncLifetime
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
         await command.ExecuteNonQueryAsync();
-        return $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Timeout=15";
+        // Idle connections close within seconds: every test has its own database and so its own pool, and pools of
+        // finished tests would otherwise hold their connections for Npgsql's default 5 minutes and exhaust the server.
+        return $"Host=127.0.0.1;Port={Port};Username=postgres;Database={name};Timeout=15;Connection Idle Lifetime=2;Connection Pruning Interval=1";
     }
 
     public async ValueTask DisposeAsync()
