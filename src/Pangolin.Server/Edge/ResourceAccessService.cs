@@ -90,28 +90,19 @@ public sealed class ResourceAccessService(
         {
             return new AccessGrant(AccessResult.Valid);
         }
-        // The session lives as long as the link says (or the default) and never past the link's own expiry.
-        var length = row.SessionLength is { } ms && ms > 0
-            ? TimeSpan.FromMilliseconds(ms)
-            : TimeSpan.FromHours(server.CurrentValue.ResourceSessionLengthHours);
-        var sessionExpires = now + length;
-        if (row.ExpiresAt is { } linkExpires && linkExpires < sessionExpires)
-        {
-            sessionExpires = linkExpires;
-        }
+        var (sessionExpires, lengthMs, cookieExpires) = ResourceSignIn.ShareLinkSession(row, now, TimeSpan.FromHours(server.CurrentValue.ResourceSessionLengthHours));
         var sessionToken = Secrets.Token(48);
         db.ResourceSessions.Add(new ResourceSession
         {
             SessionId = Secrets.Sha256Hex(sessionToken),
             ResourceId = resourceId,
             ExpiresAt = sessionExpires,
-            SessionLength = (long)length.TotalMilliseconds,
+            SessionLength = lengthMs,
             DoNotExtend = true,
             AccessTokenId = row.AccessTokenId,
         });
         await db.SaveChangesAsync(ct);
-        return new AccessGrant(AccessResult.Valid, sessionToken,
-            row.PersistSession || row.ExpiresAt is not null ? new DateTimeOffset(sessionExpires, TimeSpan.Zero) : null);
+        return new AccessGrant(AccessResult.Valid, sessionToken, cookieExpires);
     }
 
     public async ValueTask<SessionCheck> CheckSessionAsync(EdgeHttpResource resource, string sessionToken, CancellationToken ct)

@@ -299,11 +299,8 @@ public sealed class ResourceSignIn(
             {
                 return AccessGrant.Invalid;
             }
-            var length = link.SessionLength is { } ms && ms > 0 ? TimeSpan.FromMilliseconds(ms) : defaultLength;
-            session.ExpiresAt = link.ExpiresAt is { } end && end < now + length ? end : now + length;
-            session.SessionLength = (long)length.TotalMilliseconds;
+            (session.ExpiresAt, session.SessionLength, cookieExpires) = ShareLinkSession(link, now, defaultLength);
             session.DoNotExtend = true;
-            cookieExpires = link.PersistSession || link.ExpiresAt is not null ? new DateTimeOffset(session.ExpiresAt, TimeSpan.Zero) : null;
         }
         else
         {
@@ -316,6 +313,19 @@ public sealed class ResourceSignIn(
         db.ResourceSessions.Add(session);
         await db.SaveChangesAsync(ct);
         return new AccessGrant(AccessResult.Valid, token, cookieExpires);
+    }
+
+    /// <summary>
+    /// A share link's session: as long as the link says (or the default), never past the link's own expiry; the cookie
+    /// outlives the browser only when the link persists its session or expires itself.
+    /// </summary>
+    public static (DateTime ExpiresAt, long LengthMs, DateTimeOffset? CookieExpires) ShareLinkSession(ResourceAccessToken link, DateTime now, TimeSpan defaultLength)
+    {
+        ArgumentNullException.ThrowIfNull(link);
+        var length = link.SessionLength is { } ms && ms > 0 ? TimeSpan.FromMilliseconds(ms) : defaultLength;
+        var expires = link.ExpiresAt is { } end && end < now + length ? end : now + length;
+        return (expires, (long)length.TotalMilliseconds,
+            link.PersistSession || link.ExpiresAt is not null ? new DateTimeOffset(expires, TimeSpan.Zero) : null);
     }
 
     /// <summary>Ends a resource session (sign-out on the resource's host).</summary>
