@@ -2,7 +2,6 @@ using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Pangolin.Data;
-using Pangolin.Data.Entities;
 using Pangolin.Edge;
 using Pangolin.Edge.Badger;
 
@@ -25,6 +24,7 @@ public sealed partial class RequestLogWriter(
     private readonly Channel<AccessDecision> _queue = Channel.CreateBounded<AccessDecision>(
         new BoundedChannelOptions(50_000) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private long _dropped;
+    private RequestLogInsert? _insert;
     private DateTimeOffset _nextRetention;
 
     /// <summary>Decisions dropped because the queue was full.</summary>
@@ -109,32 +109,27 @@ public sealed partial class RequestLogWriter(
         }
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<PangolinDbContext>();
-        // Added rows only: nothing to compare, so no change detection per row.
-        db.ChangeTracker.AutoDetectChangesEnabled = false;
-        foreach (var d in batch)
+        // EF's SaveChanges costs tens of microseconds per row (tracking, one INSERT ... RETURNING each on SQLite),
+        // which at a busy edge was a third of the server's CPU: multi-row INSERTs in one transaction instead, with
+        // the table, columns and parameter types still taken from the EF model.
+        var insert = _insert ??= RequestLogInsert.From(db);
+        await db.Database.OpenConnectionAsync(ct);
+        try
         {
-            db.RequestAuditLogs.Add(new RequestAuditLog
+            var connection = db.Database.GetDbConnection();
+            await using var transaction = await connection.BeginTransactionAsync(ct);
+            for (var start = 0; start < batch.Count; start += RequestLogInsert.RowsPerStatement)
             {
-                Timestamp = d.Timestamp.UtcDateTime,
-                OrgId = d.OrgId,
-                ResourceId = d.ResourceId,
-                Action = d.Allowed,
-                Reason = (int)d.Reason,
-                ActorType = d.ActorType,
-                Actor = d.Actor,
-                ActorId = d.ActorId,
-                Ip = d.Ip,
-                Location = d.Country,
-                UserAgent = d.UserAgent,
-                Query = d.Query,
-                Scheme = d.Scheme,
-                Host = d.Host,
-                Path = d.Path.Length > 2048 ? d.Path[..2048] : d.Path,
-                Method = d.Method,
-                Tls = d.Scheme == "https",
-            });
+                var rows = Math.Min(RequestLogInsert.RowsPerStatement, batch.Count - start);
+                await using var command = insert.Command(connection, transaction, batch, start, rows);
+                await command.ExecuteNonQueryAsync(ct);
+            }
+            await transaction.CommitAsync(ct);
         }
-        await db.SaveChangesAsync(ct);
+        finally
+        {
+            await db.Database.CloseConnectionAsync();
+        }
     }
 
     private async Task RetainAsync(CancellationToken ct)
