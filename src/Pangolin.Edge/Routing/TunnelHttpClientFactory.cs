@@ -22,6 +22,9 @@ internal sealed partial class TunnelHttpClientFactory(ITargetDialer dialer, ILog
         base.ConfigureHandler(context, handler);
         var sni = context.NewMetadata?.GetValueOrDefault(EdgeProxyConfigProvider.SniMetadata) ?? "";
         handler.ConnectTimeout = ConnectTimeout;
+        // No tracing here: without a propagator, SocketsHttpHandler skips its diagnostics handler on every request,
+        // and a client's own traceparent still reaches the backend as an ordinary header.
+        handler.ActivityHeadersPropagator = null;
         handler.PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90);
         handler.ConnectCallback = async (connect, ct) =>
         {

@@ -11,24 +11,29 @@ using Pangolin.Edge.Badger;
 namespace Pangolin.Server.Edge;
 
 /// <summary>
-/// A multi-row INSERT into the request log for whichever provider the context runs on: table, column names, quoting,
+/// Bulk INSERTs into the request log for whichever provider the context runs on: table, column names, quoting,
 /// parameter names and parameter types (with the model's value converters) all come from the EF model, so that the
 /// bulk path writes exactly what <c>SaveChanges</c> would.
 /// </summary>
 internal sealed class RequestLogInsert
 {
-    /// <summary>Rows per statement: about 20 columns × 50 rows stays far below SQLite's and PostgreSQL's parameter limits.</summary>
-    public const int RowsPerStatement = 50;
-
+    /// <summary>
+    /// Rows per statement. PostgreSQL: 50 (about 20 columns each, far below its parameter limit) to save round trips.
+    /// SQLite: one row, its statement prepared once and bound again per row, because Microsoft.Data.Sqlite binds by
+    /// name and SQLite finds each name by a linear search: a 50-row statement cost more in strncmp than in inserting.
+    /// </summary>
+    private readonly int _rowsPerStatement;
     private readonly string _prefix;
-    private readonly string[] _rowSql = new string[RowsPerStatement + 1];
+    private readonly string?[] _rowSql;
     private readonly Column[] _columns;
     private readonly ISqlGenerationHelper _sql;
 
     private sealed record Column(IProperty Property, RelationalTypeMapping Mapping, Func<RequestAuditLog, object?> Read);
 
-    private RequestLogInsert(string prefix, Column[] columns, ISqlGenerationHelper sql)
+    private RequestLogInsert(int rowsPerStatement, string prefix, Column[] columns, ISqlGenerationHelper sql)
     {
+        _rowsPerStatement = rowsPerStatement;
+        _rowSql = new string?[rowsPerStatement + 1];
         _prefix = prefix;
         _columns = columns;
         _sql = sql;
@@ -54,25 +59,74 @@ internal sealed class RequestLogInsert
             .AppendJoin(", ", columns.Select(c => sql.DelimitIdentifier(c.Property.GetColumnName(table)!)))
             .Append(") VALUES ")
             .ToString();
-        return new RequestLogInsert(prefix, columns, sql);
+        var sqlite = db.Database.ProviderName?.Contains("Sqlite", StringComparison.Ordinal) == true;
+        return new RequestLogInsert(sqlite ? 1 : 50, prefix, columns, sql);
     }
 
-    public DbCommand Command(DbConnection connection, DbTransaction transaction, List<AccessDecision> batch, int start, int rows)
+    /// <summary>Inserts the batch inside the caller's transaction.</summary>
+    public async Task WriteAsync(DbConnection connection, DbTransaction transaction, List<AccessDecision> batch, CancellationToken ct)
+    {
+        DbCommand? command = null;
+        var commandRows = 0;
+        try
+        {
+            for (var start = 0; start < batch.Count; start += _rowsPerStatement)
+            {
+                var rows = Math.Min(_rowsPerStatement, batch.Count - start);
+                if (command is null || commandRows != rows)
+                {
+                    if (command is not null)
+                    {
+                        await command.DisposeAsync();
+                    }
+                    command = Command(connection, transaction, rows);
+                    commandRows = rows;
+                }
+                Bind(command, batch, start, rows);
+                await command.ExecuteNonQueryAsync(ct);
+            }
+        }
+        finally
+        {
+            if (command is not null)
+            {
+                await command.DisposeAsync();
+            }
+        }
+    }
+
+    private DbCommand Command(DbConnection connection, DbTransaction transaction, int rows)
     {
         var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = _rowSql[rows] ??= Sql(rows);
         for (var row = 0; row < rows; row++)
         {
+            for (var c = 0; c < _columns.Length; c++)
+            {
+                command.Parameters.Add(_columns[c].Mapping.CreateParameter(
+                    command, _sql.GenerateParameterName(Name(row, c)), null, _columns[c].Property.IsNullable));
+            }
+        }
+        return command;
+    }
+
+    private void Bind(DbCommand command, List<AccessDecision> batch, int start, int rows)
+    {
+        for (var row = 0; row < rows; row++)
+        {
             var entry = ToRow(batch[start + row]);
             for (var c = 0; c < _columns.Length; c++)
             {
                 var column = _columns[c];
-                command.Parameters.Add(column.Mapping.CreateParameter(
-                    command, _sql.GenerateParameterName(Name(row, c)), column.Read(entry), column.Property.IsNullable));
+                var value = column.Read(entry);
+                if (value is not null && column.Mapping.Converter is { } converter)
+                {
+                    value = converter.ConvertToProvider(value);
+                }
+                command.Parameters[(row * _columns.Length) + c].Value = value ?? DBNull.Value;
             }
         }
-        return command;
     }
 
     private string Sql(int rows)
