@@ -41,7 +41,8 @@ public static class EdgeServices
         services.TryAddSingleton<IAccessLog, NoAccessLog>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new BadgerVerifier(sp.GetRequiredService<EdgeProxyConfigProvider>(), sp.GetRequiredService<IGeoLookup>(),
-            sp.GetRequiredService<IResourceAccess>(), sp.GetRequiredService<IOptions<EdgeOptions>>()));
+            sp.GetRequiredService<IResourceAccess>(), sp.GetRequiredService<IOptions<EdgeOptions>>(), sp.GetRequiredService<IAccessLog>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton<EdgeCertificateStore>();
         services.TryAddSingleton<Http01ChallengeStore>();
         return services;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.Net.Http.Headers;
 using Pangolin.Edge.Routing;
@@ -39,66 +40,93 @@ public sealed class BadgerVerifier
     private readonly IGeoLookup _geo;
     private readonly IResourceAccess _secrets;
     private readonly IOptions<EdgeOptions> _options;
+    private readonly IAccessLog _log;
+    private readonly TimeProvider _time;
     private readonly ConditionalWeakTable<EdgeHttpResource, RuleSet> _rules = [];
 
-    internal BadgerVerifier(EdgeProxyConfigProvider routes, IGeoLookup geo, IResourceAccess secrets, IOptions<EdgeOptions> options)
+    internal BadgerVerifier(EdgeProxyConfigProvider routes, IGeoLookup geo, IResourceAccess secrets, IOptions<EdgeOptions> options, IAccessLog log, TimeProvider time)
     {
         _routes = routes;
         _geo = geo;
         _secrets = secrets;
         _options = options;
+        _log = log;
+        _time = time;
     }
 
+    /// <summary>Decides, and writes the decision to the request log as the edge's own check does.</summary>
     public async Task<BadgerVerdict> VerifyAsync(BadgerRequest request, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(request);
         var resource = _routes.Table.FindResource(HostWithoutPort(request.Host));
-        if (resource is null || resource.Access.Blocked)
+        if (resource is null)
         {
-            return BadgerVerdict.Denied;
+            return BadgerVerdict.Denied; // no org to log it under, as with unknown hosts at the edge
         }
+        var (verdict, reason) = await DecideAsync(resource, request, ct);
+        Log(resource, request, verdict, reason);
+        return verdict;
+    }
+
+    private async Task<(BadgerVerdict Verdict, AccessReason Reason)> DecideAsync(EdgeHttpResource resource, BadgerRequest request, CancellationToken ct)
+    {
         var access = resource.Access;
+        if (access.Blocked)
+        {
+            return (BadgerVerdict.Denied, AccessReason.Blocked);
+        }
         if (access.ApplyRules)
         {
             var rules = _rules.GetValue(resource, r => RuleSet.Compile(r.Access.Rules));
             switch (rules.Evaluate(request.Client, request.Path, request.Method, _geo))
             {
                 case RuleOutcome.Accept:
-                    return BadgerVerdict.Allowed;
+                    return (BadgerVerdict.Allowed, AccessReason.AllowedByRule);
                 case RuleOutcome.Drop:
-                    return BadgerVerdict.Denied;
+                    return (BadgerVerdict.Denied, AccessReason.DroppedByRule);
             }
         }
         if (access.IsOpen)
         {
-            return BadgerVerdict.Allowed;
+            return (BadgerVerdict.Allowed, AccessReason.AllowedNoAuth);
         }
         var settings = _options.Value;
-        if (Header(request, TokenIdHeader) is { Length: > 0 } id && Header(request, TokenHeader) is { Length: > 0 } secret
-            && (await _secrets.RedeemAccessTokenAsync(resource.ResourceId, id, secret, createSession: false, request.Client, ct)).Result == AccessResult.Valid)
+        var limited = false;
+        if (Header(request, TokenIdHeader) is { Length: > 0 } id && Header(request, TokenHeader) is { Length: > 0 } secret)
         {
-            return BadgerVerdict.Allowed;
+            var result = (await _secrets.RedeemAccessTokenAsync(resource.ResourceId, id, secret, createSession: false, request.Client, ct)).Result;
+            if (result == AccessResult.Valid)
+            {
+                return (BadgerVerdict.Allowed, AccessReason.ValidAccessToken);
+            }
+            limited |= result == AccessResult.RateLimited;
         }
         if (request.Query.TryGetValue(settings.AccessTokenParam, out var queryToken) && EdgeAccessMiddleware.SplitToken(queryToken) is var (queryId, querySecret))
         {
             var grant = await _secrets.RedeemAccessTokenAsync(resource.ResourceId, queryId, querySecret, createSession: true, request.Client, ct);
             if (grant.Result == AccessResult.Valid)
             {
-                return new BadgerVerdict(true, SetCookie: grant.SessionToken is { } token ? SessionCookie(resource, token, grant.SessionExpires) : null);
+                var cookie = grant.SessionToken is { } token ? SessionCookie(resource, token, grant.SessionExpires) : null;
+                return (new BadgerVerdict(true, SetCookie: cookie), AccessReason.ValidAccessToken);
             }
+            limited |= grant.Result == AccessResult.RateLimited;
         }
         var basic = Header(request, "Authorization") is { } authorization && authorization.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)
             ? authorization[6..].Trim()
             : null;
-        if (access.HasHeaderAuth && basic is { Length: > 0 }
-            && await _secrets.CheckHeaderAuthAsync(resource.ResourceId, basic, request.Client, ct) == AccessResult.Valid)
+        if (access.HasHeaderAuth && basic is { Length: > 0 })
         {
-            return BadgerVerdict.Allowed;
+            var result = await _secrets.CheckHeaderAuthAsync(resource.ResourceId, basic, request.Client, ct);
+            if (result == AccessResult.Valid)
+            {
+                return (BadgerVerdict.Allowed, AccessReason.ValidHeaderAuth);
+            }
+            limited |= result == AccessResult.RateLimited;
         }
         var interactive = access.Sso || access.HasPassword || access.HasPincode || access.EmailWhitelist;
         if (access.HasHeaderAuth && !interactive && !access.HeaderAuthExtendedCompatibility)
         {
-            return BadgerVerdict.Denied;
+            return (BadgerVerdict.Denied, limited ? AccessReason.RateLimited : AccessReason.NoMoreAuthMethods);
         }
         // Upstream's cookies may carry a ".<timestamp>" suffix; every one of ours that the browser sent is tried.
         foreach (var (name, value) in request.Sessions)
@@ -106,16 +134,40 @@ public sealed class BadgerVerifier
             if (name.StartsWith(settings.SessionCookieName, StringComparison.Ordinal) && value.Length is > 0 and <= 256
                 && await _secrets.CheckSessionAsync(resource, value, ct) is { Valid: true } session)
             {
-                return new BadgerVerdict(true, Identity: session.Identity);
+                return (new BadgerVerdict(true, Identity: session.Identity), AccessReason.ValidSession);
             }
         }
+        var denied = limited ? AccessReason.RateLimited : AccessReason.NoSession;
         if (access.HasHeaderAuth && access.HeaderAuthExtendedCompatibility && basic is null)
         {
-            return new BadgerVerdict(false, HeaderAuthChallenged: true);
+            return (new BadgerVerdict(false, HeaderAuthChallenged: true), denied);
         }
         return interactive
-            ? new BadgerVerdict(false, RedirectUrl: $"{settings.DashboardUrl.TrimEnd('/')}/auth/resource/{Uri.EscapeDataString(resource.ResourceGuid)}?redirect={Uri.EscapeDataString(request.OriginalUrl)}")
-            : BadgerVerdict.Denied;
+            ? (new BadgerVerdict(false, RedirectUrl: $"{settings.DashboardUrl.TrimEnd('/')}/auth/resource/{Uri.EscapeDataString(resource.ResourceGuid)}?redirect={Uri.EscapeDataString(request.OriginalUrl)}"), denied)
+            : (BadgerVerdict.Denied, limited ? AccessReason.RateLimited : AccessReason.NoMoreAuthMethods);
+    }
+
+    private void Log(EdgeHttpResource resource, BadgerRequest request, BadgerVerdict verdict, AccessReason reason)
+    {
+        var settings = _options.Value;
+        var client = request.Client.IsIPv4MappedToIPv6 ? request.Client.MapToIPv4() : request.Client;
+        var query = new QueryBuilder();
+        foreach (var (key, value) in request.Query)
+        {
+            if (!string.Equals(key, settings.AccessTokenParam, StringComparison.Ordinal) && !string.Equals(key, settings.SessionRequestParam, StringComparison.Ordinal))
+            {
+                query.Add(key, value);
+            }
+        }
+        var original = Uri.TryCreate(request.OriginalUrl, UriKind.Absolute, out var url) ? url : null;
+        var identity = verdict.Identity;
+        _log.Record(new AccessDecision(
+            _time.GetUtcNow(), resource.ResourceId, resource.OrgId, verdict.Valid, reason,
+            client.ToString(), _geo.Country(client),
+            Header(request, "User-Agent") is { Length: > 0 } agent ? agent[..Math.Min(agent.Length, 512)] : null,
+            original?.Scheme ?? "http", HostWithoutPort(request.Host), request.Path.Length > 0 ? request.Path : "/", request.Method,
+            request.Query.Count > 0 ? query.ToQueryString().Value : null,
+            identity is null ? null : "user", identity?.Email ?? identity?.Username, identity?.UserId));
     }
 
     /// <summary>Upstream's exchange-session: a sign-in's request token for the Set-Cookie of a session on this host.</summary>

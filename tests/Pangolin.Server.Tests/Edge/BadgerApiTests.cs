@@ -90,6 +90,28 @@ public abstract class BadgerApiTests(DatabaseKind kind, PostgresServer postgres)
         using var outside = await new HttpClient().PostAsync($"http://127.0.0.1:{Factory.ExternalPort}/api/v1/badger/verify-session",
             new StringContent("{}", Encoding.UTF8, "application/json"), Ct);
         Assert.Equal(HttpStatusCode.NotFound, outside.StatusCode);
+
+        // Every decision above is in the request log, as the edge's own would be (the unknown host has no org to go to).
+        JsonElement[] log = [];
+        watch.Restart();
+        while (log.Length < 6)
+        {
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(15), $"the request log has {log.Length} of the 6 decisions");
+            await Task.Delay(100, Ct);
+            log = [.. (await Admin.GetJsonAsync($"org/acme/logs/request?resourceId={resource}")).Expect(200).Data.GetProperty("log").EnumerateArray()];
+        }
+        Assert.Equal(6, log.Length);
+        Assert.Equal([204, 103, 204, 104, 204, 104], log.Reverse().Select(e => e.GetProperty("reason").GetInt32()));
+        Assert.All(log, e =>
+        {
+            Assert.Equal("203.0.113.7", e.GetProperty("ip").GetString());
+            Assert.Equal("traefiked.example.test", e.GetProperty("host").GetString());
+            Assert.Equal("/app", e.GetProperty("path").GetString());
+            Assert.Equal("?x=1", e.GetProperty("query").GetString());
+            Assert.Equal("https", e.GetProperty("scheme").GetString());
+        });
+        Assert.Equal(AdminEmail, log[0].GetProperty("actor").GetString());
+        Assert.Equal(JsonValueKind.Null, log[1].GetProperty("actor").ValueKind);
     }
 
     private static object Verify(Dictionary<string, string> sessions, Dictionary<string, string> headers) => new
