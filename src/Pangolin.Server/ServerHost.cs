@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using MudBlazor.Services;
 using Pangolin.Server.Apis;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
@@ -29,6 +30,9 @@ public static class ServerHost
         builder.Configuration.AddEnvironmentVariables("PANGOLIN_");
         RequestLogMiddleware.HoldFrameworkRequestLog(builder.Logging);
         builder.Services.AddPangolinServices();
+        // The dashboard's assets from packages (MudBlazor) are served from the build output in every environment,
+        // not only Development: `dotnet run` starts in Production. A published server has them under wwwroot anyway.
+        builder.WebHost.UseStaticWebAssets();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             var server = kestrel.ApplicationServices.GetRequiredService<IOptions<ServerOptions>>().Value;
@@ -152,6 +156,8 @@ public static class ServerHost
             }
         });
         services.AddCors();
+        services.AddRazorComponents().AddInteractiveServerComponents();
+        services.AddMudServices();
         return services;
     }
 
@@ -194,6 +200,9 @@ public static class ServerHost
         integration.MapManagementApi();
 
         app.MapSignInPages();
+        app.UseAntiforgery();
+        app.MapStaticAssets();
+        app.MapRazorComponents<Dashboard.App>().AddInteractiveServerRenderMode();
         app.MapPangolinOpenApi();
         app.Lifetime.ApplicationStarted.Register(() => Announce(app));
         return app;

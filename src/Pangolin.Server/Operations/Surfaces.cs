@@ -47,8 +47,16 @@ internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<Se
         {
             return NotHere(context, $"The dashboard API is served on port {s.ExternalPort}");
         }
+        else if ((port == s.IntegrationPort || port == s.InternalPort) && port != s.ExternalPort && !IsProbe(path))
+        {
+            // The dashboard's pages, assets and circuit belong to the external port, not to the machine-facing ones.
+            return NotHere(context, $"The dashboard is served on port {s.ExternalPort}");
+        }
         return next(context);
     }
+
+    private static bool IsProbe(PathString path) =>
+        path.Equals("/healthz", StringComparison.OrdinalIgnoreCase) || path.Equals("/readyz", StringComparison.OrdinalIgnoreCase);
 
     private static Task NotHere(HttpContext context, string message) =>
         Problems.WriteAsync(context, StatusCodes.Status404NotFound, message).AsTask();

@@ -1,0 +1,61 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using Pangolin.Server.Tests.Infrastructure;
+
+namespace Pangolin.Server.Tests.Dashboard;
+
+/// <summary>The dashboard's shell in a real browser: served with its assets, interactive over the server circuit.</summary>
+public sealed class DashboardShellTests(PostgresServer postgres, BrowserFixture browser)
+    : ServerTestBase(DatabaseKind.Sqlite, postgres), IClassFixture<BrowserFixture>
+{
+    protected override bool Kestrel => true;
+
+    [Fact]
+    public async Task The_shell_loads_its_styles_and_answers_clicks_over_the_circuit()
+    {
+        await using var context = await browser.NewContextAsync($"http://127.0.0.1:{Factory.ExternalPort}");
+        var page = await context.NewPageAsync();
+        var failed = new List<string>();
+        page.RequestFailed += (_, request) => failed.Add(request.Url);
+        page.Response += (_, response) =>
+        {
+            if (response.Status >= 400)
+            {
+                failed.Add($"{response.Status} {response.Url}");
+            }
+        };
+
+        await page.GotoAsync("/");
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Pangolin", Level = 1 })).ToBeVisibleAsync();
+        // MudBlazor's stylesheet applied: the app bar is laid out by it, not by the browser's defaults.
+        await Assertions.Expect(page.Locator("header.mud-appbar")).ToHaveCSSAsync("position", "fixed");
+
+        // A click handled on the server: the theme toggle only changes once the circuit is up.
+        var toggle = page.Locator("[data-test=theme-toggle]");
+        await Assertions.Expect(toggle).ToHaveAttributeAsync("aria-label", "Dark mode");
+        await Assertions.Expect(page.Locator("[data-interactive=true]")).ToBeAttachedAsync(new() { Timeout = 15_000 });
+        await toggle.ClickAsync();
+        await Assertions.Expect(toggle).ToHaveAttributeAsync("aria-label", "Light mode");
+        await BrowserFixture.ScreenshotAsync(page, "home-dark");
+        Assert.Empty(failed);
+    }
+
+    [Fact]
+    public async Task The_machine_facing_ports_do_not_serve_the_dashboard()
+    {
+        using var http = new HttpClient();
+        var ct = TestContext.Current.CancellationToken;
+        foreach (var key in new[] { "Server:IntegrationPort", "Server:InternalPort" })
+        {
+            var port = Factory.Services.GetRequiredService<Microsoft.Extensions.Configuration.IConfiguration>()[key];
+            using var page = await http.GetAsync($"http://127.0.0.1:{port}/", ct);
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, page.StatusCode);
+            Assert.Contains("served on port", await page.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+            using var probe = await http.GetAsync($"http://127.0.0.1:{port}/healthz", ct);
+            Assert.Equal(System.Net.HttpStatusCode.OK, probe.StatusCode);
+        }
+        using var dashboard = await http.GetAsync($"http://127.0.0.1:{Factory.ExternalPort}/", ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, dashboard.StatusCode);
+        Assert.Equal("text/html", dashboard.Content.Headers.ContentType?.MediaType);
+    }
+}
