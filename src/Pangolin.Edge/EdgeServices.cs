@@ -66,6 +66,7 @@ public static class EdgeServices
             edge.UseEndpoints(endpoints => endpoints.MapReverseProxy(proxy =>
             {
                 proxy.UseMiddleware<EdgeAccessMiddleware>();
+                proxy.UseMiddleware<ForwardingErrorPage>();
                 proxy.UseSessionAffinity();
                 proxy.UseLoadBalancing();
                 proxy.UsePassiveHealthChecks();

@@ -226,14 +226,20 @@ public static class ServerHost
         return api;
     }
 
+    private static string Port(int port) => port > 0 ? port.ToString(System.Globalization.CultureInfo.InvariantCulture) : "(off)";
+
     private static void Announce(WebApplication app)
     {
         var server = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
         var appOptions = app.Services.GetRequiredService<IOptions<AppOptions>>().Value;
         var setup = app.Services.GetRequiredService<SetupState>();
         var output = Console.Out;
+        var edge = app.Services.GetRequiredService<IOptions<EdgeOptions>>().Value;
+        var gerbil = app.Services.GetRequiredService<IOptions<GerbilOptions>>().Value;
         output.WriteLine($"Pangolin is running: dashboard and API at {appOptions.DashboardUrl} (port {server.ExternalPort}, /api/v1), " +
             $"integration API on port {server.IntegrationPort} (/v1, reference at /v1/docs), internal API on {server.InternalListenAddress}:{server.InternalPort}");
+        output.WriteLine($"Resources are served on HTTP port {Port(edge.HttpPort)} and HTTPS port {Port(edge.HttpsPort)}; " +
+            (gerbil.Enabled ? $"sites connect to the exit node on UDP port {(gerbil.ListenPort > 0 ? gerbil.ListenPort.ToString(System.Globalization.CultureInfo.InvariantCulture) : "(a free one)")}" : "the embedded exit node is off (Gerbil:Enabled)"));
         if (setup.SetupToken is not null)
         {
             output.WriteLine();

@@ -39,7 +39,8 @@ public static class AccessTokenApi
 
     private static long? Millis(DateTime? t) => t is null ? null : new DateTimeOffset(t.Value).ToUnixTimeMilliseconds();
 
-    private static async Task<IResult> GenerateAsync(int resourceId, GenerateRequest request, PangolinDbContext db, TimeProvider time, CancellationToken ct)
+    private static async Task<IResult> GenerateAsync(int resourceId, GenerateRequest request, PangolinDbContext db, TimeProvider time,
+        Microsoft.Extensions.Options.IOptions<Pangolin.Edge.EdgeOptions> edge, CancellationToken ct)
     {
         var resource = await db.Resources.AsNoTracking().FirstAsync(r => r.ResourceId == resourceId, ct);
         if (request.UserId is not null && !await db.UserOrgs.AnyAsync(m => m.OrgId == resource.OrgId && m.UserId == request.UserId, ct))
@@ -69,8 +70,11 @@ public static class AccessTokenApi
         };
         db.ResourceAccessTokens.Add(token);
         await db.SaveChangesAsync(ct);
+        // The link as a visitor opens it: a path always (a bare "host?x" is not a URL every client accepts), the
+        // edge's configured parameter name. No port: behind a port mapping the edge's own port is not the public one.
+        var path = token.Path is { Length: > 0 } p ? (p.StartsWith('/') ? p : "/" + p) : "/";
         var url = resource.FullDomain is null ? null
-            : $"{(resource.Ssl ? "https" : "http")}://{resource.FullDomain}{token.Path ?? ""}?p_token={token.AccessTokenId}.{secret}";
+            : $"{(resource.Ssl ? "https" : "http")}://{resource.FullDomain}{path}?{Uri.EscapeDataString(edge.Value.AccessTokenParam)}={token.AccessTokenId}.{secret}";
         return Api.Created(new GeneratedToken(token.AccessTokenId, token.OrgId, token.ResourceId, token.Title, token.Description, token.Path,
             token.UserId, token.PersistSession, token.CreatedAt, Millis(token.ExpiresAt), token.SessionLength, secret, url),
             "Access token generated; copy it now, it is not shown again");

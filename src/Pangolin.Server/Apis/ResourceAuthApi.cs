@@ -72,6 +72,10 @@ public static class ResourceAuthApi
         {
             return Api.Accepted(new OtpSentResponse(true), "If this address may open the resource, a one-time code was sent to it");
         }
+        if (outcome.Status == SignInStatus.EmailUnavailable)
+        {
+            throw ApiException.Unavailable("E-mail is not configured on this server (Email:SmtpHost, Email:NoReply), so no one-time code can be sent; ask an administrator");
+        }
         return Answer(http, outcome, "Resource has no e-mail whitelist", "The code is wrong or has expired");
     }
 

@@ -22,6 +22,9 @@ public enum SignInStatus
 
     /// <summary>An e-mail code was sent (or, for an address not on the list, looks as if it was).</summary>
     OtpSent,
+
+    /// <summary>A code was asked for, but this server has no e-mail configured: nothing could ever arrive.</summary>
+    EmailUnavailable,
 }
 
 public sealed record SignInOutcome(SignInStatus Status, string? RequestToken = null, string? RedirectUrl = null, TimeSpan RetryAfter = default)
@@ -132,6 +135,10 @@ public sealed class ResourceSignIn(
         var now = time.GetUtcNow().UtcDateTime;
         if (string.IsNullOrEmpty(otp))
         {
+            if (!email.IsConfigured)
+            {
+                return new SignInOutcome(SignInStatus.EmailUnavailable); // the same for every address: reveals nothing
+            }
             // Sending is limited per address too: the list's members must not be flooded with codes.
             var sendKey = $"{resource.ResourceId}|{normalized}";
             if (limits.Value.Enabled && !limiter.TryAcquire("resource-otp-send", sendKey, limits.Value.Secrets, out var sendWait))

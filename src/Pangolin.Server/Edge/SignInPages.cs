@@ -143,6 +143,12 @@ public static class SignInPages
                     await WritePageAsync(http, StatusCodes.Status200OK, page with { Error = null, Notice = $"If {address} may open this resource, a code is on its way to it." }, protector);
                     return;
                 }
+                if (outcome.Status == SignInStatus.EmailUnavailable)
+                {
+                    await WritePageAsync(http, StatusCodes.Status503ServiceUnavailable,
+                        page with { Error = "This server cannot send e-mail, so no code can reach you. Use another way to sign in, or ask the administrator." }, protector);
+                    return;
+                }
                 break;
             case "login":
                 outcome = await PlatformLoginAsync(http, form, page, signIn, resource, db, accounts, hasher, sessions, limiter, limits.Value, flags.Value, protector, ct);

@@ -206,7 +206,11 @@ public sealed class RoutingTests
             Http(2, "blocked.example.com", Target(2)) with { Access = EdgeAccessPolicy.Open with { Blocked = true } },
             Http(3, "protected.example.com", Target(2)) with { Access = EdgeAccessPolicy.Open with { HasPassword = true } });
 
-        Assert.Equal(HttpStatusCode.BadGateway, (await edge.GetAsync("gone.example.com", "/")).Response.StatusCode);
+        var gone = (await edge.GetAsync("gone.example.com", "/")).Response;
+        Assert.Equal(HttpStatusCode.BadGateway, gone.StatusCode);
+        // A page a visitor can read, not YARP's empty 502.
+        Assert.Equal("text/html", gone.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("<h1>Bad gateway</h1>", await gone.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Forbidden, (await edge.GetAsync("blocked.example.com", "/")).Response.StatusCode);
         // A protected resource sends the browser to its sign-in page, which gets the way back.
         var signIn = (await edge.GetAsync("protected.example.com", "/a?b=1")).Response;

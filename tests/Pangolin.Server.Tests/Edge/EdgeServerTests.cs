@@ -205,6 +205,8 @@ public abstract class EdgeServerTests(DatabaseKind kind, PostgresServer postgres
         var link = (await Admin.PostJsonAsync($"resource/{shared}/access-token", new { title = "for Bob" })).Expect(201).Data;
         var tokenId = link.GetProperty("accessTokenId").GetString()!;
         var secret = link.GetProperty("accessToken").GetString()!;
+        // The link to hand out: the resource's address with a path, then the token parameter.
+        Assert.Equal($"https://shared.example.test/?p_token={tokenId}.{secret}", link.GetProperty("url").GetString());
         using var client = EdgeClient();
         await Eventually(async () => (await SendAsync(client, "shared.example.test")).StatusCode == HttpStatusCode.Found);
         await Eventually(async () => (await SendAsync(client, "other.example.test")).StatusCode == HttpStatusCode.Found);

@@ -546,3 +546,22 @@ public sealed class ResourceRedirectTests
 public sealed class SqliteResourceSignInTests(PostgresServer postgres) : ResourceSignInTests(DatabaseKind.Sqlite, postgres);
 
 public sealed class PostgresResourceSignInTests(PostgresServer postgres) : ResourceSignInTests(DatabaseKind.Postgres, postgres);
+
+/// <summary>A server without e-mail: asking for a one-time code is refused plainly (503), for every address alike.</summary>
+public sealed class ResourceSignInWithoutEmailTests(PostgresServer postgres) : NewtTestBase(DatabaseKind.Sqlite, postgres)
+{
+    [Fact]
+    public async Task A_code_request_says_that_no_e_mail_can_be_sent_whoever_asks()
+    {
+        var resource = await CreateResourceAsync("Family");
+        (await Admin.PostJsonAsync($"resource/{resource}", new { sso = false, emailWhitelistEnabled = true })).Expect(200);
+        (await Admin.PostJsonAsync($"resource/{resource}/whitelist", new { emails = new[] { "guest@example.com" } })).Expect(200);
+        using var visitor = Factory.DashboardClient();
+        foreach (var address in new[] { "guest@example.com", "stranger@example.com" })
+        {
+            var reply = await visitor.PostJsonAsync($"auth/resource/{resource}/whitelist", new { email = address });
+            reply.Expect(503);
+            Assert.Contains("E-mail is not configured", reply.Message, StringComparison.Ordinal);
+        }
+    }
+}
