@@ -158,6 +158,14 @@ public static class ServerHost
         services.AddCors();
         services.AddRazorComponents().AddInteractiveServerComponents();
         services.AddMudServices();
+        services.AddHttpContextAccessor();
+        services.AddScoped<Dashboard.DashboardSession>();
+        services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, Dashboard.DashboardCircuitCapture>();
+        services.AddHttpClient<Dashboard.DashboardApi>((sp, client) =>
+        {
+            var server = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
+            client.BaseAddress = new Uri($"http://{LoopbackFor(server.ListenAddress)}:{server.ExternalPort}/api/v1/");
+        });
         return services;
     }
 
@@ -165,6 +173,7 @@ public static class ServerHost
     {
         ArgumentNullException.ThrowIfNull(app);
         app.UseForwardedHeaders();
+        app.UseMiddleware<Dashboard.DashboardRelayMiddleware>();
         app.UseMiddleware<RequestLogMiddleware>();
         app.UseExceptionHandler();
         // A published resource's host goes to the edge before anything of the control plane sees it.
@@ -224,6 +233,21 @@ public static class ServerHost
         api.MapAuditApi();
         api.MapCertificateApi();
         return api;
+    }
+
+    /// <summary>How this process reaches its own listener: loopback for a wildcard address, else the address itself.</summary>
+    private static string LoopbackFor(string listenAddress)
+    {
+        var address = IPAddress.Parse(listenAddress);
+        if (address.Equals(IPAddress.Any))
+        {
+            return "127.0.0.1";
+        }
+        if (address.Equals(IPAddress.IPv6Any))
+        {
+            return "[::1]";
+        }
+        return address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
     }
 
     private static string Port(int port) => port > 0 ? port.ToString(System.Globalization.CultureInfo.InvariantCulture) : "(off)";

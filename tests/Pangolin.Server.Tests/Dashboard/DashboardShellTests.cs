@@ -58,4 +58,28 @@ public sealed class DashboardShellTests(PostgresServer postgres, BrowserFixture 
         Assert.Equal(System.Net.HttpStatusCode.OK, dashboard.StatusCode);
         Assert.Equal("text/html", dashboard.Content.Headers.ContentType?.MediaType);
     }
+
+    [Fact]
+    public async Task The_dashboards_client_address_header_counts_only_with_the_servers_own_signature()
+    {
+        var admin = await AdminAsync();
+        var protector = Factory.Services.GetRequiredService<Pangolin.Server.Auth.SecretProtector>();
+        const string header = Pangolin.Server.Dashboard.DashboardRelayMiddleware.Header;
+
+        admin.DefaultRequestHeaders.Add(header, "203.0.113.9 forged-mac");
+        await CreateOrgAsync(admin, "forged");
+        admin.DefaultRequestHeaders.Remove(header);
+        admin.DefaultRequestHeaders.Add(header, Pangolin.Server.Dashboard.DashboardRelayMiddleware.Sign(protector, "203.0.113.9"));
+        await CreateOrgAsync(admin, "signed");
+        admin.DefaultRequestHeaders.Remove(header);
+
+        Assert.Equal("127.0.0.1", await CreatorIpAsync(admin, "forged"));
+        Assert.Equal("203.0.113.9", await CreatorIpAsync(admin, "signed"));
+    }
+
+    private static async Task<string?> CreatorIpAsync(HttpClient admin, string orgId)
+    {
+        var log = (await admin.GetJsonAsync($"org/{orgId}/logs/action")).Expect(200).Data.GetProperty("log");
+        return log.EnumerateArray().Single(e => e.GetProperty("action").GetString() == "createOrg").GetProperty("ip").GetString();
+    }
 }

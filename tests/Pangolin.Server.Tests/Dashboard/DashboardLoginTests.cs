@@ -1,0 +1,60 @@
+using Microsoft.Playwright;
+using Pangolin.Server.Tests.Infrastructure;
+
+namespace Pangolin.Server.Tests.Dashboard;
+
+/// <summary>
+/// Signing in to the dashboard in a real browser: the static login form (errors at the field, a wrong password told
+/// plainly, no redirect off the site), then the interactive home page reading the user's orgs through the API as them.
+/// </summary>
+public sealed class DashboardLoginTests(PostgresServer postgres, BrowserFixture browser)
+    : ServerTestBase(DatabaseKind.Sqlite, postgres), IClassFixture<BrowserFixture>
+{
+    protected override bool Kestrel => true;
+
+    [Fact]
+    public async Task A_person_signs_in_through_the_form_and_sees_their_organizations()
+    {
+        var admin = await AdminAsync();
+        await CreateOrgAsync(admin, "acme");
+        await using var context = await browser.NewContextAsync($"http://127.0.0.1:{Factory.ExternalPort}");
+        var page = await context.NewPageAsync();
+
+        await page.GotoAsync("/");
+        await page.GetByRole(AriaRole.Link, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Sign in" })).ToBeVisibleAsync();
+        await BrowserFixture.ScreenshotAsync(page, "login");
+
+        // Nothing filled in: each field says what it needs, next to it.
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#email-error")).ToContainTextAsync("Enter your e-mail address.");
+        await Assertions.Expect(page.Locator("#password-error")).ToContainTextAsync("Enter your password.");
+
+        // A wrong password: told, and still on the form with the address kept.
+        await page.GetByLabel("E-mail").FillAsync(AdminEmail);
+        await page.GetByLabel("Password").FillAsync("not the password");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await Assertions.Expect(page.Locator("[data-test=login-error]")).ToBeVisibleAsync();
+        await Assertions.Expect(page.GetByLabel("E-mail")).ToHaveValueAsync(AdminEmail);
+        await BrowserFixture.ScreenshotAsync(page, "login-wrong-password");
+
+        // The right one, with a redirect that points off the site: the browser stays here.
+        await page.GotoAsync("/auth/login?redirect=" + Uri.EscapeDataString("//evil.example/"));
+        await page.GetByLabel("E-mail").FillAsync(AdminEmail);
+        await page.GetByLabel("Password").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync($"http://127.0.0.1:{Factory.ExternalPort}/");
+        await Assertions.Expect(page.Locator("[data-test=signed-in-as]")).ToHaveTextAsync($"Signed in as {AdminEmail}");
+        await Assertions.Expect(page.Locator("[data-test=orgs]")).ToContainTextAsync("(acme)");
+
+        // Once the circuit is up, the page still shows them: the circuit acts with the browser's session too.
+        await Assertions.Expect(page.Locator("[data-interactive=true]")).ToBeAttachedAsync(new() { Timeout = 15_000 });
+        await Assertions.Expect(page.Locator("[data-test=orgs]")).ToContainTextAsync("(acme)");
+        await BrowserFixture.ScreenshotAsync(page, "home-signed-in");
+
+        // The session cookie stayed out of the page: it is HttpOnly, and nothing rendered it.
+        var cookie = (await context.CookiesAsync()).Single(c => c.Name == "p_session_token");
+        Assert.True(cookie.HttpOnly);
+        Assert.DoesNotContain(cookie.Value, await page.ContentAsync(), StringComparison.Ordinal);
+    }
+}
