@@ -7,9 +7,12 @@ namespace Pangolin.Server.Operations;
 /// <summary>
 /// Keeps each API on its own listener, as upstream's separate servers do: the dashboard API (/api/v1) on the
 /// external port, the integration API (/v1) on the integration port when enabled, the exit-node API
-/// (/api/v1/gerbil) on the internal port only. Health endpoints answer everywhere.
+/// (/api/v1/gerbil) on the internal port only. The dashboard's pages on the external port, and on the edge's ports
+/// only for the dashboard's own host name (a host whose resource was deleted must not turn into the dashboard).
+/// Health endpoints answer everywhere.
 /// </summary>
-internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<ServerOptions> server, IOptionsMonitor<FlagsOptions> flags)
+internal sealed class SurfaceMiddleware(
+    RequestDelegate next, IOptionsMonitor<ServerOptions> server, IOptionsMonitor<FlagsOptions> flags, IOptionsMonitor<AppOptions> app)
 {
     /// <summary>The exit-node API (upstream's internal router): gerbils call it without a session or key.</summary>
     public const string InternalPrefix = "/api/v1/gerbil";
@@ -47,13 +50,18 @@ internal sealed class SurfaceMiddleware(RequestDelegate next, IOptionsMonitor<Se
         {
             return NotHere(context, $"The dashboard API is served on port {s.ExternalPort}");
         }
-        else if ((port == s.IntegrationPort || port == s.InternalPort) && port != s.ExternalPort && !IsProbe(path))
+        else if (port != s.ExternalPort && !IsProbe(path) && !path.StartsWithSegments("/api/v1", StringComparison.OrdinalIgnoreCase)
+            && (port == s.IntegrationPort || port == s.InternalPort || !IsDashboardHost(context)))
         {
             // The dashboard's pages, assets and circuit belong to the external port, not to the machine-facing ones.
             return NotHere(context, $"The dashboard is served on port {s.ExternalPort}");
         }
         return next(context);
     }
+
+    private bool IsDashboardHost(HttpContext context) =>
+        Uri.TryCreate(app.CurrentValue.DashboardUrl, UriKind.Absolute, out var dashboard)
+        && string.Equals(context.Request.Host.Host, dashboard.Host, StringComparison.OrdinalIgnoreCase);
 
     private static bool IsProbe(PathString path) =>
         path.Equals("/healthz", StringComparison.OrdinalIgnoreCase) || path.Equals("/readyz", StringComparison.OrdinalIgnoreCase);

@@ -8,7 +8,14 @@ namespace Pangolin.Server.Tests.Dashboard;
 public sealed class DashboardShellTests(PostgresServer postgres, BrowserFixture browser)
     : ServerTestBase(DatabaseKind.Sqlite, postgres), IClassFixture<BrowserFixture>
 {
+    private readonly int _edgePort = SmtpTestServer.FreePort();
+
     protected override bool Kestrel => true;
+
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Edge:HttpPort"] = _edgePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 
     [Fact]
     public async Task The_shell_loads_its_styles_and_answers_clicks_over_the_circuit()
@@ -57,6 +64,15 @@ public sealed class DashboardShellTests(PostgresServer postgres, BrowserFixture 
         using var dashboard = await http.GetAsync($"http://127.0.0.1:{Factory.ExternalPort}/", ct);
         Assert.Equal(System.Net.HttpStatusCode.OK, dashboard.StatusCode);
         Assert.Equal("text/html", dashboard.Content.Headers.ContentType?.MediaType);
+
+        // The edge's port shows the dashboard to its own host name only: any other host (say, one whose resource was
+        // deleted) gets a 404, not the dashboard.
+        using var viaEdge = await http.GetAsync($"http://127.0.0.1:{_edgePort}/", ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, viaEdge.StatusCode);
+        using var otherHost = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{_edgePort}/");
+        otherHost.Headers.Host = "nothing-here.example.test";
+        using var other = await http.SendAsync(otherHost, ct);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, other.StatusCode);
     }
 
     [Fact]
