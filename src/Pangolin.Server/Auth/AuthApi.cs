@@ -273,12 +273,24 @@ public static class AuthApi
         SetServerAdminRequest request, HttpContext http, PangolinDbContext db, AccountService accounts,
         IRateLimiter limiter, IOptions<RateLimitOptions> limits, TimeProvider time, CancellationToken ct)
     {
-        limiter.Enforce(http, limits.Value, "setup-token", http.ClientIp());
+        await CreateServerAdminAsync(request.Email!, request.Password!, request.SetupToken!, http, db, accounts, limiter, limits.Value, time, ct);
+        return Api.Done("Server admin set successfully");
+    }
+
+    /// <summary>
+    /// First-run setup: the setup token printed at start-up, exchanged once for the server admin account. The API and
+    /// the dashboard's setup page both come here; failures throw <see cref="ApiException"/> with the message to show.
+    /// </summary>
+    internal static async Task CreateServerAdminAsync(
+        string email, string password, string setupToken, HttpContext http, PangolinDbContext db, AccountService accounts,
+        IRateLimiter limiter, RateLimitOptions limits, TimeProvider time, CancellationToken ct)
+    {
+        limiter.Enforce(http, limits, "setup-token", http.ClientIp());
         if (await db.Users.AnyAsync(u => u.ServerAdmin, ct))
         {
             throw ApiException.BadRequest("Server admin already exists");
         }
-        var hash = Secrets.Sha256Hex(request.SetupToken!.Trim());
+        var hash = Secrets.Sha256Hex(setupToken.Trim());
         var tokens = await db.SetupTokens.Where(t => !t.Used).ToListAsync(ct);
         var token = tokens.FirstOrDefault(t => Secrets.FixedTimeEquals(t.TokenHash, hash));
         if (token is null)
@@ -286,12 +298,11 @@ public static class AuthApi
             throw ApiException.BadRequest("Invalid or used setup token; use the token printed when the server started");
         }
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        await accounts.CreateInternalUserAsync(request.Email!, request.Password!, serverAdmin: true, emailVerified: true, ct);
+        await accounts.CreateInternalUserAsync(email, password, serverAdmin: true, emailVerified: true, ct);
         token.Used = true;
         token.DateUsed = time.GetUtcNow().UtcDateTime;
         await db.SaveChangesAsync(ct);
         await tx.CommitAsync(ct);
-        return Api.Done("Server admin set successfully");
     }
 
     private static async Task<IResult> InitialSetupCompleteAsync(PangolinDbContext db, CancellationToken ct) =>
