@@ -53,8 +53,15 @@ public abstract class TrustedProxyTests(PostgresServer postgres, bool trusted) :
             return (response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
         }
 
-        // The edge reloads a moment after the API's changes; on a loaded machine that can take seconds.
+        // The edge reloads a moment after each of the API's changes (on a loaded machine, seconds): wait until it has
+        // the resource with its rule, then until the resource answers.
+        var source = Factory.Services.GetRequiredService<Pangolin.Edge.IEdgeConfigSource>();
         var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (source.Current.HttpResources.FirstOrDefault(r => r.ResourceId == resource) is not { Access: { ApplyRules: true, Rules.Count: 1 }, Targets.Count: 1 })
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the edge did not pick up the resource and its rule");
+            await Task.Delay(20, Ct);
+        }
         while ((await SendAsync("198.51.100.9")).Status is not (HttpStatusCode.OK or HttpStatusCode.Forbidden))
         {
             Assert.True(DateTime.UtcNow < deadline, "the resource was not served");
