@@ -14,6 +14,7 @@ using Pangolin.Edge;
 using Pangolin.Edge.Tls;
 using Pangolin.Server.ControlChannel;
 using Pangolin.Server.Edge;
+using Pangolin.Server.Dashboard;
 using Pangolin.Server.Data;
 using Pangolin.Server.Email;
 using Pangolin.Server.Operations;
@@ -210,8 +211,7 @@ public static class ServerHost
 
         app.MapSignInPages();
         app.UseAntiforgery();
-        app.MapStaticAssets();
-        app.MapRazorComponents<Dashboard.App>().AddInteractiveServerRenderMode();
+        app.MapDashboard();
         app.MapPangolinOpenApi();
         app.Lifetime.ApplicationStarted.Register(() => Announce(app));
         return app;

@@ -28,11 +28,7 @@ public sealed class DashboardApi(
 
     public async Task<ApiAnswer<T>> SendAsync<T>(HttpMethod method, string path, object? body, CancellationToken ct)
     {
-        // A prerendered page has no circuit: its session is the request's own.
-        if (!session.Captured && accessor.HttpContext is { } context)
-        {
-            session.Capture(context, server.Value.SessionCookieName);
-        }
+        session.EnsureCaptured(accessor, server.Value.SessionCookieName);
         using var request = new HttpRequestMessage(method, path.TrimStart('/'));
         if (session.SessionToken is { Length: > 0 } token)
         {

@@ -20,6 +20,15 @@ public sealed class DashboardSession
 
     public bool HasSession => SessionToken is { Length: > 0 };
 
+    /// <summary>For a page rendered without a circuit (static, or prerendered): its session is the request's own.</summary>
+    internal void EnsureCaptured(IHttpContextAccessor accessor, string cookieName)
+    {
+        if (!Captured && accessor.HttpContext is { } context)
+        {
+            Capture(context, cookieName);
+        }
+    }
+
     internal void Capture(HttpContext context, string cookieName)
     {
         SessionToken = context.Request.Cookies[cookieName];

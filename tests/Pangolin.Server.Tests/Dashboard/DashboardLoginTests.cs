@@ -56,5 +56,23 @@ public sealed class DashboardLoginTests(PostgresServer postgres, BrowserFixture 
         var cookie = (await context.CookiesAsync()).Single(c => c.Name == "p_session_token");
         Assert.True(cookie.HttpOnly);
         Assert.DoesNotContain(cookie.Value, await page.ContentAsync(), StringComparison.Ordinal);
+
+        // Signing out ends the session on the server, not only in this browser.
+        await page.Locator("[data-test=sign-out]").ClickAsync();
+        await page.WaitForURLAsync($"http://127.0.0.1:{Factory.ExternalPort}/auth/login");
+        Assert.DoesNotContain(await context.CookiesAsync(), c => c.Name == "p_session_token" && c.Value.Length > 0);
+        using var old = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Factory.ExternalPort}/api/v1/") };
+        old.DefaultRequestHeaders.Add("Cookie", $"p_session_token={cookie.Value}");
+        (await old.GetJsonAsync("user")).Expect(401);
+    }
+
+    [Fact]
+    public async Task Signing_out_needs_the_pages_antiforgery_token()
+    {
+        var admin = await AdminAsync();
+        using var forged = new HttpRequestMessage(HttpMethod.Post, "/auth/sign-out") { Content = new FormUrlEncodedContent([]) };
+        var reply = await admin.SendAsync(forged, TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, reply.StatusCode);
+        (await admin.GetJsonAsync("user")).Expect(200); // still signed in
     }
 }

@@ -2,6 +2,7 @@ using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
 using MudBlazor.Services;
+using Pangolin.Server.Dashboard;
 using Pangolin.Server.Dashboard.Layout;
 
 namespace Pangolin.Server.Tests.Dashboard;
@@ -12,6 +13,9 @@ public sealed class MainLayoutTests : BunitContext
     public MainLayoutTests()
     {
         Services.AddMudServices();
+        Services.AddScoped<DashboardSession>();
+        Services.AddSingleton<Microsoft.AspNetCore.Http.IHttpContextAccessor>(new Microsoft.AspNetCore.Http.HttpContextAccessor());
+        Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new Pangolin.Server.Configuration.ServerOptions()));
         JSInterop.Mode = JSRuntimeMode.Loose; // MudBlazor's own JS (popovers, resize) has nothing to do here
         Renderer.SetRendererInfo(new RendererInfo("Server", isInteractive: true));
     }
@@ -29,5 +33,7 @@ public sealed class MainLayoutTests : BunitContext
         Assert.Equal("Light mode", layout.Find("[data-test=theme-toggle]").GetAttribute("aria-label"));
         layout.Find("[data-test=theme-toggle]").Click();
         Assert.Equal("Dark mode", layout.Find("[data-test=theme-toggle]").GetAttribute("aria-label"));
+        // Nobody signed in: nothing to sign out of.
+        Assert.Empty(layout.FindAll("[data-test=sign-out]"));
     }
 }
