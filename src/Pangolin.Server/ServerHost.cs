@@ -166,7 +166,10 @@ public static class ServerHost
         {
             var server = sp.GetRequiredService<IOptions<ServerOptions>>().Value;
             client.BaseAddress = new Uri($"http://{LoopbackFor(server.ListenAddress)}:{server.ExternalPort}/api/v1/");
-        });
+        })
+        // One handler serves every user's calls: a cookie jar in it would carry one user's renewed session cookie into
+        // another user's requests. Each call sets its own Cookie header instead.
+        .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { UseCookies = false, AllowAutoRedirect = false });
         return services;
     }
 
