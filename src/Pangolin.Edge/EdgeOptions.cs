@@ -26,6 +26,10 @@ public sealed class EdgeOptions
     /// </summary>
     public string SessionRequestParam { get; set; } = "resource_session_request_param";
 
+    /// <summary>Whether a query parameter carries a secret (a share-link token or a sign-in's request token): never logged.</summary>
+    public bool IsSecretQueryParam(string name) =>
+        string.Equals(name, AccessTokenParam, StringComparison.Ordinal) || string.Equals(name, SessionRequestParam, StringComparison.Ordinal);
+
     /// <summary>A path on every resource's host that ends its session there (empty: none); it never reaches the targets.</summary>
     public string SignOutPath { get; set; } = "/__pangolin/sign-out";
 

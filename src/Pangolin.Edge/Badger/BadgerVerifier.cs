@@ -154,7 +154,7 @@ public sealed class BadgerVerifier
         var query = new QueryBuilder();
         foreach (var (key, value) in request.Query)
         {
-            if (!string.Equals(key, settings.AccessTokenParam, StringComparison.Ordinal) && !string.Equals(key, settings.SessionRequestParam, StringComparison.Ordinal))
+            if (!settings.IsSecretQueryParam(key))
             {
                 query.Add(key, value);
             }

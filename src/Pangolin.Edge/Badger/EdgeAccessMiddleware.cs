@@ -282,7 +282,7 @@ internal sealed class EdgeAccessMiddleware(RequestDelegate next, EdgeProxyConfig
         var builder = new QueryBuilder();
         foreach (var (key, values) in query)
         {
-            if (!string.Equals(key, settings.AccessTokenParam, StringComparison.Ordinal) && !string.Equals(key, settings.SessionRequestParam, StringComparison.Ordinal))
+            if (!settings.IsSecretQueryParam(key))
             {
                 foreach (var value in values)
                 {
