@@ -161,6 +161,7 @@ public static class ServerHost
         services.AddMudServices();
         services.AddHttpContextAccessor();
         services.AddScoped<Dashboard.DashboardSession>();
+        services.AddScoped<Dashboard.DashboardContext>();
         services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, Dashboard.DashboardCircuitCapture>();
         services.AddHttpClient<Dashboard.DashboardApi>((sp, client) =>
         {

@@ -29,6 +29,13 @@ public sealed class DashboardSession
         }
     }
 
+    /// <summary>A session known without a request (component tests).</summary>
+    internal void UseToken(string token)
+    {
+        SessionToken = token;
+        Captured = true;
+    }
+
     internal void Capture(HttpContext context, string cookieName)
     {
         SessionToken = context.Request.Cookies[cookieName];

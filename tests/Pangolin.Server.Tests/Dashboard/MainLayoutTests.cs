@@ -1,7 +1,6 @@
 using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.Extensions.DependencyInjection;
-using MudBlazor.Services;
 using Pangolin.Server.Dashboard;
 using Pangolin.Server.Dashboard.Layout;
 
@@ -12,13 +11,10 @@ public sealed class MainLayoutTests : BunitContext
 {
     public MainLayoutTests()
     {
-        Services.AddMudServices();
-        Services.AddScoped<DashboardSession>();
-        Services.AddSingleton<Microsoft.AspNetCore.Http.IHttpContextAccessor>(new Microsoft.AspNetCore.Http.HttpContextAccessor());
-        Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(new Pangolin.Server.Configuration.ServerOptions()));
-        JSInterop.Mode = JSRuntimeMode.Loose; // MudBlazor's own JS (popovers, resize) has nothing to do here
-        Renderer.SetRendererInfo(new RendererInfo("Server", isInteractive: true));
+        _api = this.AddDashboard(signedIn: false);
     }
+
+    private readonly FakeApi _api;
 
     [Fact]
     public void Renders_the_page_inside_and_switches_between_light_and_dark()
@@ -36,4 +32,47 @@ public sealed class MainLayoutTests : BunitContext
         // Nobody signed in: nothing to sign out of.
         Assert.Empty(layout.FindAll("[data-test=sign-out]"));
     }
+}
+
+public sealed class NavMenuTests : BunitContext
+{
+    [Fact]
+    public async Task A_signed_in_admin_gets_the_org_switcher_the_orgs_pages_and_the_servers()
+    {
+        var api = this.AddDashboard();
+        api.On(HttpMethod.Get, "user", new { userId = "u1", email = "admin@example.com", twoFactorEnabled = false, serverAdmin = true })
+            .On(HttpMethod.Get, "user/u1/orgs", new { orgs = new[] { new { orgId = "acme", name = "Acme" }, new { orgId = "beta", name = "Beta" } } });
+        await Services.GetRequiredService<DashboardContext>().LoadAsync(Xunit.TestContext.Current.CancellationToken);
+
+        var nav = Render<NavMenu>(p => p.Add(n => n.OrgId, "acme"));
+
+        var links = nav.FindAll("a").Select(a => a.GetAttribute("href")).ToList();
+        Assert.Contains("/org/acme/sites", links);
+        Assert.Contains("/org/acme/resources", links);
+        Assert.Contains("/org/acme/logs", links);
+        Assert.Contains("/admin/users", links);
+        Assert.NotEmpty(nav.FindAll("[data-test=org-switcher]"));
+    }
+
+    [Fact]
+    public async Task Outside_an_org_a_member_gets_no_org_pages_and_no_server_pages()
+    {
+        var api = this.AddDashboard();
+        api.On(HttpMethod.Get, "user", new { userId = "u2", email = "bob@example.com", twoFactorEnabled = false, serverAdmin = false })
+            .On(HttpMethod.Get, "user/u2/orgs", new { orgs = Array.Empty<object>() });
+        await Services.GetRequiredService<DashboardContext>().LoadAsync(Xunit.TestContext.Current.CancellationToken);
+
+        var nav = Render<NavMenu>();
+
+        var links = nav.FindAll("a").Select(a => a.GetAttribute("href")).ToList();
+        Assert.Equal(["/orgs/new"], links);
+        Assert.Empty(nav.FindAll("[data-test=org-switcher]"));
+    }
+
+    [Theory]
+    [InlineData("http://h/org/acme/sites", "acme")]
+    [InlineData("http://h/org/a%20b/resources/x", "a b")]
+    [InlineData("http://h/org", null)]
+    [InlineData("http://h/profile", null)]
+    public void The_org_comes_from_the_address(string uri, string? orgId) => Assert.Equal(orgId, MainLayout.OrgIdOf(uri));
 }
