@@ -162,6 +162,8 @@ public static class ServerHost
         services.AddHttpContextAccessor();
         services.AddScoped<Dashboard.DashboardSession>();
         services.AddScoped<Dashboard.DashboardContext>();
+        // Real time, not the app's TimeProvider: pacing is about screens and people, and tests fake the app's clock.
+        services.AddSingleton(sp => new Dashboard.DashboardEvents(sp.GetRequiredService<Edge.EdgeChangeSignal>(), TimeProvider.System));
         services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, Dashboard.DashboardCircuitCapture>();
         services.AddHttpClient<Dashboard.DashboardApi>((sp, client) =>
         {
