@@ -15,6 +15,17 @@ public sealed class BrowserFixture : IAsyncLifetime
 
     public IBrowser Browser => _browser ?? throw new InvalidOperationException("not started");
 
+    /// <summary>A second browser with extra command-line switches (e.g. <c>--host-resolver-rules</c> for resource hosts).</summary>
+    public Task<IBrowser> LaunchAsync(params string[] extraArgs) =>
+        (_playwright ?? throw new InvalidOperationException("not started")).Chromium.LaunchAsync(Options(extraArgs));
+
+    private static BrowserTypeLaunchOptions Options(IEnumerable<string> extraArgs) => new()
+    {
+        ExecutablePath = ChromiumPath,
+        Headless = true,
+        Args = ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage", .. extraArgs],
+    };
+
     /// <summary>Where the run leaves its screenshots: one per page and state, for a person to look at.</summary>
     public static string ScreenshotFolder { get; } = Path.Combine(AppContext.BaseDirectory, "screenshots");
 
@@ -25,12 +36,7 @@ public sealed class BrowserFixture : IAsyncLifetime
             throw new InvalidOperationException($"{ChromiumPath} is missing: apt-get install chromium (.ci/run does)");
         }
         _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"],
-        });
+        _browser = await _playwright.Chromium.LaunchAsync(Options([]));
         Directory.CreateDirectory(ScreenshotFolder);
     }
 
@@ -44,8 +50,10 @@ public sealed class BrowserFixture : IAsyncLifetime
     }
 
     /// <summary>A fresh browser context (no cookies) at a desktop or a phone-sized viewport.</summary>
-    public Task<IBrowserContext> NewContextAsync(string baseUrl, bool phone = false, bool dark = false) =>
-        Browser.NewContextAsync(new BrowserNewContextOptions
+    public Task<IBrowserContext> NewContextAsync(string baseUrl, bool phone = false, bool dark = false) => NewContextAsync(Browser, baseUrl, phone, dark);
+
+    public static Task<IBrowserContext> NewContextAsync(IBrowser browser, string baseUrl, bool phone = false, bool dark = false) =>
+        browser.NewContextAsync(new BrowserNewContextOptions
         {
             BaseURL = baseUrl,
             ViewportSize = phone ? new ViewportSize { Width = 390, Height = 844 } : new ViewportSize { Width = 1280, Height = 800 },

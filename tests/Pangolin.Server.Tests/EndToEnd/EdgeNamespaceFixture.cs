@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
@@ -6,11 +5,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Pangolin.Server.Sites;
 using Pangolin.Server.Tests.ControlChannel;
 using Pangolin.Server.Tests.Infrastructure;
-using Pangolin.WireGuard.Net;
-using Pangolin.WireGuard.Tests.Infrastructure;
 
 namespace Pangolin.Server.Tests.EndToEnd;
 
@@ -22,7 +18,7 @@ namespace Pangolin.Server.Tests.EndToEnd;
 /// </summary>
 public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase(DatabaseKind.Sqlite, postgres)
 {
-    public const string BackendAddress = "10.240.2.2";
+    public const string BackendAddress = SiteNetwork.BackendAddress;
 
     /// <summary>nginx: <c>/hello</c> a fixed line, anything else a line of what it received (<see cref="Echo"/>).</summary>
     public const int WebPort = 8080;
@@ -36,25 +32,17 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
     /// <summary>A UDP echo that answers every datagram reversed.</summary>
     public const int UdpEchoPort = 9999;
 
-    private const string ServerAddress = "10.240.1.1";
-    private const string SiteAddress = "10.240.1.2";
-    private const string SiteLanAddress = "10.240.2.1";
-    private const int Nobody = 65534;
     private static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
 
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<IDisposable> _cleanup = [];
-    private NetworkNamespace _serverNs = null!;
-    private NetworkNamespace _siteNs = null!;
-    private NetworkNamespace _lanNs = null!;
-    private string _work = null!;
+    private SiteNetwork _net = null!;
+    private bool _disposed;
 
     protected override bool Kestrel => true;
 
     protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
     {
         // Where the newt dials the exit node: the server's address on the site-facing link.
-        ["Gerbil:BaseEndpoint"] = ServerAddress,
+        ["Gerbil:BaseEndpoint"] = SiteNetwork.ServerAddress,
     };
 
     public HttpClient Api => Admin;
@@ -192,18 +180,16 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
 
     public override async ValueTask InitializeAsync()
     {
-        _work = Directory.CreateTempSubdirectory("pangolin-edge-netns-").FullName;
-        File.SetUnixFileMode(_work, (UnixFileMode)0x1ED); // 0755: nginx's workers and the newt run as nobody
+        _net = SiteNetwork.Create("edge-netns");
         try
         {
-            BuildNetwork();
             await StartBackendsAsync();
-            NewtProcess.CopyApp(Path.Combine(_work, "newt"));
             await base.InitializeAsync();
-            StartPublicRelay();
+            _net.StartPublicRelay(Factory.ExternalPort);
             var site = await CreateNewtSiteAsync();
             SiteId = site.SiteId;
-            Newt = StartNewt(site);
+            Newt = _net.StartNewt(["--id", site.NewtId, "--secret", site.Secret, "--endpoint", SiteNetwork.ServerEndpoint(Factory.ExternalPort).ToString(),
+                "--log-level", "INFO", "--ping-interval", "1s", "--ping-timeout", "2s"]);
             await EventuallyAsync(async () => (await PresenceAsync(site.SiteId)).Online, "the site is online");
             Made = await ArrangeAsync();
         }
@@ -216,24 +202,20 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
 
     public override async ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested)
+        if (_disposed)
         {
             return;
         }
-        await _stop.CancelAsync();
+        _disposed = true;
+        _net.Stop();
         await base.DisposeAsync();
-        for (var i = _cleanup.Count - 1; i >= 0; i--)
-        {
-            _cleanup[i].Dispose();
-        }
-        _stop.Dispose();
-        Directory.Delete(_work, recursive: true);
+        _net.Dispose();
     }
 
     protected override void ConfigureServer(IWebHostBuilder builder) =>
         builder.ConfigureServices(services =>
         {
-            services.AddSingleton<ExitNodeBind>(port => LinuxUdpTransport.BindInNamespace(_serverNs.Name, new LinuxUdpTransportOptions { Port = port }));
+            services.AddSingleton(_net.ExitNodeBind);
             // The real clock: WireGuard's handshakes (see NamespaceEndToEndTests).
             services.AddSingleton(TimeProvider.System);
         });
@@ -315,124 +297,14 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
         return ((IPEndPoint)probe.Client.LocalEndPoint!).Port;
     }
 
-    // ------------------------------------------------------------------ the network (as NamespaceEndToEndTests)
-
-    private void BuildNetwork()
-    {
-        _serverNs = Track(NetworkNamespace.Create());
-        _siteNs = Track(NetworkNamespace.Create());
-        _lanNs = Track(NetworkNamespace.Create());
-        _serverNs.AddVethPair("wan0", _siteNs, "wan1");
-        _serverNs.AddAddress("wan0", ServerAddress + "/24");
-        _serverNs.SetUp("wan0");
-        _siteNs.AddAddress("wan1", SiteAddress + "/24");
-        _siteNs.SetUp("wan1");
-        _siteNs.AddVethPair("lan0", _lanNs, "lan1");
-        _siteNs.AddAddress("lan0", SiteLanAddress + "/24");
-        _siteNs.SetUp("lan0");
-        _lanNs.AddAddress("lan1", BackendAddress + "/24");
-        _lanNs.SetUp("lan1");
-        // No forwarding at the site: the private network is reachable through the newt's tunnel only.
-        _serverNs.Ip("route", "add", "10.240.2.0/24", "via", SiteAddress);
-        _lanNs.Ip("route", "add", "default", "via", SiteLanAddress);
-    }
-
-    private T Track<T>(T disposable) where T : IDisposable
-    {
-        _cleanup.Add(disposable);
-        return disposable;
-    }
-
-    /// <summary>The public port in the server's namespace, relayed to the server's loopback listener.</summary>
-    private void StartPublicRelay()
-    {
-        var listener = Track(_serverNs.Enter(() =>
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Parse(ServerAddress), Factory.ExternalPort));
-            socket.Listen(512);
-            return socket;
-        }));
-        Serve(listener, async client =>
-        {
-            using var inbound = client;
-            using var outbound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            await outbound.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Factory.ExternalPort), _stop.Token);
-            await Task.WhenAll(PipeAsync(inbound, outbound), PipeAsync(outbound, inbound));
-        });
-    }
-
-    private async Task PipeAsync(Socket from, Socket to)
-    {
-        var buffer = new byte[64 * 1024];
-        try
-        {
-            int read;
-            while ((read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token)) > 0)
-            {
-                await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
-            }
-            to.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            from.Close(0);
-            to.Close(0);
-        }
-    }
-
-    /// <summary>Accepts connections until the fixture stops, each handled on its own task; their failures end that connection only.</summary>
-    private void Serve(Socket listener, Func<Socket, Task> handle) =>
-        _ = Task.Run(async () =>
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                Socket client;
-                try
-                {
-                    client = await listener.AcceptAsync(_stop.Token);
-                }
-                catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
-                {
-                    return;
-                }
-                _ = Task.Run(async () =>
-                {
-                    try
-                    {
-                        await handle(client);
-                    }
-                    catch (Exception e) when (e is SocketException or OperationCanceledException or IOException or ObjectDisposedException or WebSocketException)
-                    {
-                        client.Dispose(); // the peer went away, or the fixture stops
-                    }
-                }, CancellationToken.None);
-            }
-        }, CancellationToken.None);
-
     // ------------------------------------------------------------------ the private network's services
 
     private async Task StartBackendsAsync()
     {
-        var temp = Directory.CreateDirectory(Path.Combine(_work, "nginx-temp")).FullName;
-        var config = Path.Combine(_work, "nginx.conf");
         // '|'-separated key=value pairs: what the request that reached nginx carried (Echo parses it).
         const string echo = "backend=web|uri=$request_uri|host=$http_host|xff=$http_x_forwarded_for|xri=$http_x_real_ip|fwd=$http_forwarded"
             + "|token=$http_p_access_token|tokenid=$http_p_access_token_id|cookie=$http_cookie|method=$request_method\\n";
-        await File.WriteAllTextAsync(config, $$"""
-            daemon off;
-            worker_processes 1;
-            pid {{_work}}/nginx.pid;
-            error_log stderr warn;
-            events { worker_connections 1024; }
-            http {
-                access_log off;
-                default_type text/plain;
-                client_body_temp_path {{temp}}/body;
-                proxy_temp_path {{temp}}/proxy;
-                fastcgi_temp_path {{temp}}/fastcgi;
-                uwsgi_temp_path {{temp}}/uwsgi;
-                scgi_temp_path {{temp}}/scgi;
+        await _net.StartNginxAsync($$"""
                 server {
                     listen {{BackendAddress}}:{{WebPort}};
                     location = /hello { return 200 "hello from the private network\n"; }
@@ -442,74 +314,9 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
                     listen {{BackendAddress}}:{{OtherWebPort}};
                     location / { return 200 "backend=other|uri=$request_uri|host=$http_host\n"; }
                 }
-            }
-            """, _stop.Token);
-        var nginx = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _lanNs.Name, "nginx", "-p", _work, "-c", config, "-e", "stderr"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        }) ?? throw new InvalidOperationException("nginx did not start");
-        _cleanup.Add(new Stopper(() =>
-        {
-            nginx.Kill(entireProcessTree: true);
-            nginx.WaitForExit();
-            nginx.Dispose();
-        }));
-
-        var udp = Track(_lanNs.Enter(() =>
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            socket.Bind(new IPEndPoint(IPAddress.Parse(BackendAddress), UdpEchoPort));
-            return socket;
-        }));
-        _ = Task.Run(async () =>
-        {
-            var buffer = new byte[65536];
-            EndPoint any = new IPEndPoint(IPAddress.Any, 0);
-            try
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    var received = await udp.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token);
-                    buffer.AsSpan(0, received.ReceivedBytes).Reverse();
-                    await udp.SendToAsync(buffer.AsMemory(0, received.ReceivedBytes), SocketFlags.None, received.RemoteEndPoint, _stop.Token);
-                }
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-            {
-                // the fixture stops
-            }
-        }, CancellationToken.None);
-
-        var webSockets = Track(_lanNs.Enter(() =>
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Parse(BackendAddress), WebSocketPort));
-            socket.Listen(64);
-            return socket;
-        }));
-        Serve(webSockets, EchoWebSocketAsync);
-
-        // Ready when the site's namespace gets an answer from nginx.
-        var deadline = DateTime.UtcNow + Within;
-        while (true)
-        {
-            try
-            {
-                using var client = _siteNs.Enter(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-                await client.ConnectAsync(new IPEndPoint(IPAddress.Parse(BackendAddress), WebPort), _stop.Token);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !nginx.HasExited)
-            {
-                await Task.Delay(50, _stop.Token);
-            }
-            catch (SocketException e)
-            {
-                throw new InvalidOperationException($"nginx did not come up in the private network: {e.Message}; {(nginx.HasExited ? await nginx.StandardError.ReadToEndAsync(_stop.Token) : "still running")}", e);
-            }
-        }
+            """, WebPort, _net.Stopping);
+        _net.StartUdpEcho(UdpEchoPort);
+        _net.ServeInLan(WebSocketPort, EchoWebSocketAsync);
     }
 
     /// <summary>
@@ -523,7 +330,7 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
         var one = new byte[1];
         while (head.Count < 16 * 1024 && !(head.Count >= 4 && head[^4] == '\r' && head[^3] == '\n' && head[^2] == '\r' && head[^1] == '\n'))
         {
-            if (await stream.ReadAsync(one, _stop.Token) == 0)
+            if (await stream.ReadAsync(one, _net.Stopping) == 0)
             {
                 return;
             }
@@ -534,42 +341,27 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
             .GroupBy(p => p[0].Trim(), StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => string.Join(",", g.Select(p => p[1].Trim())), StringComparer.OrdinalIgnoreCase);
         if (!headers.TryGetValue("Sec-WebSocket-Key", out var key))
         {
-            await stream.WriteAsync("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), _stop.Token);
+            await stream.WriteAsync("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), _net.Stopping);
             return;
         }
 #pragma warning disable CA5350 // RFC 6455 §4.2.2 defines Sec-WebSocket-Accept with SHA-1
         var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
 #pragma warning restore CA5350
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"), _stop.Token);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"), _net.Stopping);
         using var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
         var target = lines[0].Split(' ') is { Length: 3 } requestLine ? requestLine[1] : "?";
         var hello = $"target={target}|xff={headers.GetValueOrDefault("X-Forwarded-For")}|tokenid={headers.GetValueOrDefault("P-Access-Token-Id")}";
-        await socket.SendAsync(Encoding.UTF8.GetBytes(hello), WebSocketMessageType.Text, endOfMessage: true, _stop.Token);
+        await socket.SendAsync(Encoding.UTF8.GetBytes(hello), WebSocketMessageType.Text, endOfMessage: true, _net.Stopping);
         var buffer = new byte[16 * 1024];
         while (true)
         {
-            var received = await socket.ReceiveAsync(buffer.AsMemory(), _stop.Token);
+            var received = await socket.ReceiveAsync(buffer.AsMemory(), _net.Stopping);
             if (received.MessageType == WebSocketMessageType.Close)
             {
-                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", _stop.Token);
+                await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", _net.Stopping);
                 return;
             }
-            await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, _stop.Token);
+            await socket.SendAsync(buffer.AsMemory(0, received.Count), received.MessageType, received.EndOfMessage, _net.Stopping);
         }
-    }
-
-    private sealed class Stopper(Action stop) : IDisposable
-    {
-        public void Dispose() => stop();
-    }
-
-    /// <summary>The newt executable in the site's namespace, as nobody, dialling the server's address.</summary>
-    private NewtProcess StartNewt(NewtSite site)
-    {
-        string[] wrapper = ["ip", "netns", "exec", _siteNs.Name, "setpriv", $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "--inh-caps=-all"];
-        var newt = new NewtProcess(wrapper, Path.Combine(_work, "newt"),
-            ["--id", site.NewtId, "--secret", site.Secret, "--endpoint", $"http://{ServerAddress}:{Factory.ExternalPort}/", "--log-level", "INFO", "--ping-interval", "1s", "--ping-timeout", "2s"]);
-        _cleanup.Add(newt);
-        return newt;
     }
 }

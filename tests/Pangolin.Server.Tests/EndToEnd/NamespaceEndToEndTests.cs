@@ -8,8 +8,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Pangolin.Server.Sites;
 using Pangolin.Server.Tests.ControlChannel;
 using Pangolin.Server.Tests.Infrastructure;
-using Pangolin.WireGuard.Net;
-using Pangolin.WireGuard.Tests.Infrastructure;
 using Pangolin.Edge;
 
 namespace Pangolin.Server.Tests.EndToEnd;
@@ -24,22 +22,16 @@ namespace Pangolin.Server.Tests.EndToEnd;
 [Trait("Category", "Namespaces")]
 public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBase(DatabaseKind.Sqlite, postgres)
 {
-    private const string ServerAddress = "10.240.1.1";
-    private const string SiteAddress = "10.240.1.2";
-    private const string SiteLanAddress = "10.240.2.1";
-    private const string BackendAddress = "10.240.2.2";
+    private const string ServerAddress = SiteNetwork.ServerAddress;
+    private const string BackendAddress = SiteNetwork.BackendAddress;
     private const int WebPort = 8080;
     private const int OtherWebPort = 8081;
     private const int EchoPort = 9999;
-    private const int Nobody = 65534;
+    private const int Nobody = SiteNetwork.Nobody;
     private static readonly TimeSpan Within = TimeSpan.FromSeconds(60);
 
-    private readonly CancellationTokenSource _stop = new();
-    private readonly List<IDisposable> _cleanup = [];
-    private NetworkNamespace _serverNs = null!;
-    private NetworkNamespace _siteNs = null!;
-    private NetworkNamespace _lanNs = null!;
-    private string _work = null!;
+    private SiteNetwork _net = null!;
+    private bool _disposed;
     private byte[] _page = null!;
 
     protected override bool Kestrel => true;
@@ -52,19 +44,16 @@ public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBa
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    private Uri ServerEndpoint => new($"http://{ServerAddress}:{Factory.ExternalPort}");
+    private Uri ServerEndpoint => SiteNetwork.ServerEndpoint(Factory.ExternalPort);
 
     public override async ValueTask InitializeAsync()
     {
-        _work = Directory.CreateTempSubdirectory("pangolin-netns-").FullName;
-        File.SetUnixFileMode(_work, (UnixFileMode)0x1ED); // 0755: nginx's workers and the newt run as nobody
+        _net = SiteNetwork.Create("netns");
         try
         {
-            BuildNetwork();
             await StartBackendsAsync();
-            NewtProcess.CopyApp(Path.Combine(_work, "newt"));
             await base.InitializeAsync();
-            StartPublicRelay();
+            _net.StartPublicRelay(Factory.ExternalPort);
         }
         catch
         {
@@ -75,136 +64,37 @@ public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBa
 
     public override async ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested)
+        if (_disposed)
         {
             return;
         }
-        await _stop.CancelAsync();
+        _disposed = true;
+        _net.Stop();
         await base.DisposeAsync();
-        for (var i = _cleanup.Count - 1; i >= 0; i--)
-        {
-            _cleanup[i].Dispose();
-        }
-        Directory.Delete(_work, recursive: true);
+        _net.Dispose();
     }
 
     /// <summary>
-    /// The exit node's UDP socket lives in the server's namespace. The public port there is a relay to the server's
-    /// loopback listener, which outlives server restarts (Kestrel did not serve a handed-over socket again after a
-    /// restart here); a restart still drops every connection, since the relay dials the server anew for each.
-    /// The clock is the real one: the exit node's WireGuard lives through several handshakes with one peer here, and
-    /// on the factory's frozen clock its flood protection refuses every initiation after the first.
+    /// The exit node's UDP socket lives in the server's namespace (<see cref="SiteNetwork"/>). The clock is the real
+    /// one: the exit node's WireGuard lives through several handshakes with one peer here, and on the factory's frozen
+    /// clock its flood protection refuses every initiation after the first.
     /// </summary>
     protected override void ConfigureServer(IWebHostBuilder builder) =>
         builder.ConfigureServices(services =>
         {
-            services.AddSingleton<ExitNodeBind>(port => LinuxUdpTransport.BindInNamespace(_serverNs.Name, new LinuxUdpTransportOptions { Port = port }));
+            services.AddSingleton(_net.ExitNodeBind);
             services.AddSingleton(TimeProvider.System);
         });
-
-    private void StartPublicRelay()
-    {
-        var listener = Track(_serverNs.Enter(() =>
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            socket.Bind(new IPEndPoint(IPAddress.Parse(ServerAddress), Factory.ExternalPort));
-            socket.Listen(512);
-            return socket;
-        }));
-        _ = Task.Run(async () =>
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                var client = await listener.AcceptAsync(_stop.Token);
-                _ = Task.Run(async () =>
-                {
-                    using var inbound = client;
-                    using var outbound = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    try
-                    {
-                        await outbound.ConnectAsync(new IPEndPoint(IPAddress.Loopback, Factory.ExternalPort), _stop.Token);
-                        await Task.WhenAll(PipeAsync(inbound, outbound), PipeAsync(outbound, inbound));
-                    }
-                    catch (Exception e) when (e is SocketException or OperationCanceledException or IOException)
-                    {
-                        // the server is restarting, or the test ends: the newt sees the connection fail
-                    }
-                }, CancellationToken.None);
-            }
-        }, CancellationToken.None);
-    }
-
-    private async Task PipeAsync(Socket from, Socket to)
-    {
-        var buffer = new byte[64 * 1024];
-        try
-        {
-            int read;
-            while ((read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token)) > 0)
-            {
-                await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stop.Token);
-            }
-            to.Shutdown(SocketShutdown.Send);
-        }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            from.Close(0); // a reset on one side resets the other
-            to.Close(0);
-        }
-    }
-
-    // ------------------------------------------------------------------ the network
-
-    private void BuildNetwork()
-    {
-        _serverNs = Track(NetworkNamespace.Create());
-        _siteNs = Track(NetworkNamespace.Create());
-        _lanNs = Track(NetworkNamespace.Create());
-        _serverNs.AddVethPair("wan0", _siteNs, "wan1");
-        _serverNs.AddAddress("wan0", ServerAddress + "/24");
-        _serverNs.SetUp("wan0");
-        _siteNs.AddAddress("wan1", SiteAddress + "/24");
-        _siteNs.SetUp("wan1");
-        _siteNs.AddVethPair("lan0", _lanNs, "lan1");
-        _siteNs.AddAddress("lan0", SiteLanAddress + "/24");
-        _siteNs.SetUp("lan0");
-        _lanNs.AddAddress("lan1", BackendAddress + "/24");
-        _lanNs.SetUp("lan1");
-        // Even with a route, the server cannot reach the private network: the site does not forward (no NAT, no
-        // ip_forward) — the only way in is the newt's tunnel.
-        _serverNs.Ip("route", "add", "10.240.2.0/24", "via", SiteAddress);
-        _lanNs.Ip("route", "add", "default", "via", SiteLanAddress);
-    }
-
-    private T Track<T>(T disposable) where T : IDisposable
-    {
-        _cleanup.Add(disposable);
-        return disposable;
-    }
 
     private async Task StartBackendsAsync()
     {
         _page = RandomNumberGenerator.GetBytes(4 << 20);
-        var root = Path.Combine(_work, "www");
+        var root = Path.Combine(_net.Work, "www");
         Directory.CreateDirectory(root);
         File.SetUnixFileMode(root, (UnixFileMode)0x1ED);
         await File.WriteAllBytesAsync(Path.Combine(root, "big.bin"), _page, Token);
         File.SetUnixFileMode(Path.Combine(root, "big.bin"), (UnixFileMode)0x1A4);
-        var temp = Directory.CreateDirectory(Path.Combine(_work, "nginx-temp")).FullName;
-        var config = Path.Combine(_work, "nginx.conf");
-        await File.WriteAllTextAsync(config, $$"""
-            daemon off;
-            worker_processes 1;
-            pid {{_work}}/nginx.pid;
-            error_log stderr warn;
-            events { worker_connections 1024; }
-            http {
-                access_log off;
-                client_body_temp_path {{temp}}/body;
-                proxy_temp_path {{temp}}/proxy;
-                fastcgi_temp_path {{temp}}/fastcgi;
-                uwsgi_temp_path {{temp}}/uwsgi;
-                scgi_temp_path {{temp}}/scgi;
+        await _net.StartNginxAsync($$"""
                 server {
                     listen {{BackendAddress}}:{{WebPort}};
                     root {{root}};
@@ -214,76 +104,15 @@ public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBa
                     listen {{BackendAddress}}:{{OtherWebPort}};
                     location / { return 200 "the other backend\n"; }
                 }
-            }
-            """, Token);
-        var nginx = Process.Start(new ProcessStartInfo("ip", ["netns", "exec", _lanNs.Name, "nginx", "-p", _work, "-c", config, "-e", "stderr"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        }) ?? throw new InvalidOperationException("nginx did not start");
-        _cleanup.Add(new Stopper(() =>
-        {
-            nginx.Kill(entireProcessTree: true);
-            nginx.WaitForExit();
-            nginx.Dispose();
-        }));
-        var echo = Track(_lanNs.Enter(() =>
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            socket.Bind(new IPEndPoint(IPAddress.Parse(BackendAddress), EchoPort));
-            return socket;
-        }));
-        _ = Task.Run(async () =>
-        {
-            var buffer = new byte[65536];
-            EndPoint any = new IPEndPoint(IPAddress.Any, 0);
-            while (!_stop.IsCancellationRequested)
-            {
-                var received = await echo.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token);
-                buffer.AsSpan(0, received.ReceivedBytes).Reverse();
-                await echo.SendToAsync(buffer.AsMemory(0, received.ReceivedBytes), SocketFlags.None, received.RemoteEndPoint, _stop.Token);
-            }
-        }, CancellationToken.None);
-        // Ready when the site's namespace gets the page.
-        var deadline = DateTime.UtcNow + Within;
-        while (true)
-        {
-            try
-            {
-                using var client = _siteNs.Enter(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-                await client.ConnectAsync(new IPEndPoint(IPAddress.Parse(BackendAddress), WebPort), Token);
-                return;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !nginx.HasExited)
-            {
-                await Task.Delay(50, Token);
-            }
-            catch (SocketException e)
-            {
-                throw new InvalidOperationException($"nginx did not come up in the private network: {e.Message}; {(nginx.HasExited ? await nginx.StandardError.ReadToEndAsync(Token) : "still running")}", e);
-            }
-        }
-    }
-
-    private sealed class Stopper(Action stop) : IDisposable
-    {
-        public void Dispose() => stop();
+            """, WebPort, Token);
+        _net.StartUdpEcho(EchoPort);
     }
 
     // ------------------------------------------------------------------ newt and the targets
 
     /// <summary>The newt executable in the site's namespace, as nobody (or as root), dialling the server's address.</summary>
-    private NewtProcess StartNewt(NewtSite site, bool asNobody = true, string? secret = null)
-    {
-        string[] wrapper = asNobody
-            ? ["ip", "netns", "exec", _siteNs.Name, "setpriv", $"--reuid={Nobody}", $"--regid={Nobody}", "--clear-groups", "--inh-caps=-all"]
-            : ["ip", "netns", "exec", _siteNs.Name];
-        var newt = new NewtProcess(wrapper, Path.Combine(_work, "newt"),
-            ["--id", site.NewtId, "--secret", secret ?? site.Secret, "--endpoint", ServerEndpoint.ToString(), "--log-level", "DEBUG", "--ping-interval", "1s", "--ping-timeout", "2s"]);
-        _cleanup.Add(newt);
-        return newt;
-    }
+    private NewtProcess StartNewt(NewtSite site, bool asNobody = true, string? secret = null) =>
+        _net.StartNewt(["--id", site.NewtId, "--secret", secret ?? site.Secret, "--endpoint", ServerEndpoint.ToString(), "--log-level", "DEBUG", "--ping-interval", "1s", "--ping-timeout", "2s"], asNobody);
 
     private TargetConnector Connector => Factory.Services.GetRequiredService<TargetConnector>();
 
@@ -375,7 +204,7 @@ public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBa
     public async Task A_newt_run_as_nobody_in_its_own_namespace_relays_the_servers_TCP_and_UDP_to_backends_only_it_can_reach()
     {
         // The private network is out of the server's reach without the tunnel.
-        using (var direct = _serverNs.Enter(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)))
+        using (var direct = _net.ServerNs.Enter(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)))
         {
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(Token);
             attempt.CancelAfter(TimeSpan.FromSeconds(2));
