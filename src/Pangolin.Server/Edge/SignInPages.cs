@@ -1,5 +1,5 @@
-using System.Net;
-using System.Text;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Web;
 using Microsoft.Extensions.Options;
 using Pangolin.Data;
 using Pangolin.Data.Entities;
@@ -7,13 +7,15 @@ using Pangolin.Edge;
 using Pangolin.Server.Apis;
 using Pangolin.Server.Auth;
 using Pangolin.Server.Configuration;
+using Pangolin.Server.Dashboard.SignIn;
 using Pangolin.Server.RateLimiting;
 
 namespace Pangolin.Server.Edge;
 
 /// <summary>
 /// The resource sign-in pages on the dashboard's host (upstream's <c>/auth/resource/&lt;guid&gt;?redirect=</c> and
-/// share links at <c>/s/&lt;id.token&gt;</c>): plain HTML forms that work without JavaScript. A sign-in ends in a 303
+/// share links at <c>/s/&lt;id.token&gt;</c>): plain HTML forms that work without JavaScript, in the dashboard's look
+/// (Dashboard/SignIn, rendered here to a string). A sign-in ends in a 303
 /// to the resource's own address with a single-use request token, which the edge there exchanges for its host-scoped
 /// cookie. The <c>redirect</c> parameter is honoured only when it points at the resource itself; forms carry a
 /// token bound to a cookie by the server's key, so another site cannot post them.
@@ -280,95 +282,66 @@ public static class SignInPages
         http.Request.Cookies[FormCookie] is { Length: 32 } nonce && Secrets.FixedTimeEquals(protector.Mac(FormPurpose, nonce), token);
 
     private static Task WriteMessageAsync(HttpContext http, int status, string title, string message) =>
-        WriteHtmlAsync(http, status, title, $"<h1>{E(title)}</h1><p>{E(message)}</p>");
+        WriteComponentAsync<SignInMessage>(http, status, null, new Dictionary<string, object?>
+        {
+            [nameof(SignInMessage.Title)] = title,
+            [nameof(SignInMessage.Message)] = message,
+        });
 
     private static Task WritePageAsync(HttpContext http, int status, Page page, SecretProtector protector)
     {
-        var formToken = IssueFormToken(http, protector);
-        var r = page.Resource;
-        var m = page.Methods;
-        var action = $"/auth/resource/{Uri.EscapeDataString(r.ResourceGuid)}/";
-        var body = new StringBuilder();
-        body.Append($"<h1>Sign in to {E(r.Name)}</h1>");
-        body.Append($"<p class=\"muted\">{E(new Uri(page.Target).Host)}</p>");
-        if (page.Notice is { } notice)
+        var view = new SignInView(page.Resource.Name, page.Methods, page.Target, new Uri(page.Target).Host)
         {
-            body.Append($"<p class=\"notice\" role=\"status\">{E(notice)}</p>");
-        }
-        if (page.Error is { } general && page.ErrorMethod is null)
+            Notice = page.Notice, ErrorMethod = page.ErrorMethod, Error = page.Error, OtpEmail = page.OtpEmail,
+            CodeRequested = page.CodeRequested, LoginEmail = page.LoginEmail,
+        };
+        return WriteComponentAsync<ResourceSignInForm>(http, status, new Uri(page.Target), new Dictionary<string, object?>
         {
-            body.Append($"<p class=\"error\" role=\"alert\">{E(general)}</p>");
-        }
-        string Hidden() => $"<input type=\"hidden\" name=\"form_token\" value=\"{E(formToken)}\"><input type=\"hidden\" name=\"redirect\" value=\"{E(page.Target)}\">";
-        string ErrorFor(string method, string id) => page.ErrorMethod == method && page.Error is { } error
-            ? $"<p class=\"error\" id=\"{id}-error\" role=\"alert\">{E(error)}</p>"
-            : "";
-        string Described(string method, string id) => page.ErrorMethod == method && page.Error is not null ? $" aria-describedby=\"{id}-error\" aria-invalid=\"true\"" : "";
-
-        if (m.Sso)
-        {
-            body.Append($"<form method=\"post\" action=\"{action}login\"><h2>Your account</h2>{Hidden()}");
-            body.Append($"<label for=\"login-email\">E-mail</label><input id=\"login-email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"{E(page.LoginEmail ?? "")}\"{Described("login", "login")}>");
-            body.Append($"<label for=\"login-password\">Password</label><input id=\"login-password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>");
-            if (page.CodeRequested)
-            {
-                body.Append("<label for=\"login-code\">Two-factor code</label><input id=\"login-code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus>");
-            }
-            body.Append(ErrorFor("login", "login")).Append("<button type=\"submit\">Sign in</button></form>");
-        }
-        if (m.Password)
-        {
-            body.Append($"<form method=\"post\" action=\"{action}password\"><h2>Password</h2>{Hidden()}");
-            body.Append($"<label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{Described("password", "password")}>");
-            body.Append(ErrorFor("password", "password")).Append("<button type=\"submit\">Continue</button></form>");
-        }
-        if (m.Pincode)
-        {
-            body.Append($"<form method=\"post\" action=\"{action}pincode\"><h2>PIN</h2>{Hidden()}");
-            body.Append($"<label for=\"pincode\">PIN</label><input id=\"pincode\" name=\"pincode\" inputmode=\"numeric\" pattern=\"[0-9]*\" maxlength=\"6\" autocomplete=\"one-time-code\" required{Described("pincode", "pincode")}>");
-            body.Append(ErrorFor("pincode", "pincode")).Append("<button type=\"submit\">Continue</button></form>");
-        }
-        if (m.Whitelist)
-        {
-            body.Append($"<form method=\"post\" action=\"{action}whitelist\"><h2>E-mail code</h2>{Hidden()}");
-            if (page.OtpEmail is { } address)
-            {
-                body.Append($"<input type=\"hidden\" name=\"email\" value=\"{E(address)}\">");
-                body.Append($"<label for=\"otp\">Code sent to {E(address)}</label><input id=\"otp\" name=\"otp\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required autofocus{Described("whitelist", "whitelist")}>");
-                body.Append(ErrorFor("whitelist", "whitelist")).Append("<button type=\"submit\">Continue</button></form>");
-            }
-            else
-            {
-                body.Append($"<label for=\"email\">E-mail</label><input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"email\" required{Described("whitelist", "whitelist")}>");
-                body.Append(ErrorFor("whitelist", "whitelist")).Append("<button type=\"submit\">Send me a code</button></form>");
-            }
-        }
-        return WriteHtmlAsync(http, status, $"Sign in to {r.Name}", body.ToString());
+            [nameof(ResourceSignInForm.View)] = view,
+            [nameof(ResourceSignInForm.FormToken)] = IssueFormToken(http, protector),
+            [nameof(ResourceSignInForm.Action)] = $"/auth/resource/{Uri.EscapeDataString(page.Resource.ResourceGuid)}/",
+        });
     }
 
-    private static Task WriteHtmlAsync(HttpContext http, int status, string title, string body)
+    /// <summary>
+    /// Renders a sign-in component to the response as a whole document. The forms post here and are answered with a
+    /// redirect to the resource, so form-action names the resource's origin too (browsers hold redirects after a form
+    /// post to it).
+    /// </summary>
+    private static async Task WriteComponentAsync<TComponent>(HttpContext http, int status, Uri? returnTo, Dictionary<string, object?> parameters)
+        where TComponent : IComponent
     {
         var response = http.Response;
         response.StatusCode = status;
         response.ContentType = "text/html; charset=utf-8";
         response.Headers.CacheControl = "no-store";
         response.Headers.XFrameOptions = "DENY";
-        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+        var formAction = returnTo is null ? "'self'" : $"'self' {returnTo.GetLeftPart(UriPartial.Authority)}";
+        response.Headers.ContentSecurityPolicy =
+            $"default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; form-action {formAction}; frame-ancestors 'none'; base-uri 'none'";
         response.Headers["Referrer-Policy"] = "no-referrer";
-        var html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" +
-            $"<title>{E(title)}</title><style>{Style}</style></head><body><main>{body}</main></body></html>";
-        return response.WriteAsync(html, http.RequestAborted);
+        await using var renderer = new HtmlRenderer(http.RequestServices, http.RequestServices.GetRequiredService<ILoggerFactory>());
+        var html = await renderer.Dispatcher.InvokeAsync(async () =>
+            (await renderer.RenderComponentAsync<TComponent>(ParameterView.FromDictionary(parameters))).ToHtmlString());
+        await response.WriteAsync(html, http.RequestAborted);
     }
+}
 
-    private static string E(string value) => WebUtility.HtmlEncode(value);
+/// <summary>What a resource's sign-in page shows (<see cref="ResourceSignInForm"/>).</summary>
+public sealed record SignInView(string ResourceName, ResourceMethods Methods, string Target, string Host)
+{
+    public string? Notice { get; init; }
 
-    private const string Style =
-        ":root{color-scheme:light dark;--fg:#1d1d1f;--bg:#f5f5f7;--card:#fff;--line:#d2d2d7;--accent:#c2410c;--err:#b91c1c}" +
-        "@media (prefers-color-scheme:dark){:root{--fg:#f5f5f7;--bg:#111;--card:#1c1c1e;--line:#3a3a3c;--accent:#fb923c;--err:#f87171}}" +
-        "body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg)}" +
-        "main{max-width:24rem;margin:3rem auto;padding:0 1rem}h1{font-size:1.4rem;margin:0 0 .25rem}h2{font-size:1rem;margin:0 0 .5rem}" +
-        "form{background:var(--card);border:1px solid var(--line);border-radius:.75rem;padding:1rem;margin:1rem 0}" +
-        "label{display:block;font-size:.9rem;margin:.5rem 0 .25rem}input{box-sizing:border-box;width:100%;padding:.6rem;font:inherit;border:1px solid var(--line);border-radius:.5rem;background:transparent;color:inherit}" +
-        "button{margin-top:.75rem;width:100%;padding:.6rem;font:inherit;font-weight:600;border:0;border-radius:.5rem;background:var(--accent);color:#fff;cursor:pointer}" +
-        "button:focus-visible,input:focus-visible{outline:3px solid var(--accent);outline-offset:2px}.muted{opacity:.7;margin:0}.error{color:var(--err)}.notice{border-left:3px solid var(--accent);padding-left:.5rem}";
+    /// <summary>The form the error belongs to (login, password, pincode, whitelist); none: an error for the page.</summary>
+    public string? ErrorMethod { get; init; }
+
+    public string? Error { get; init; }
+
+    /// <summary>The address a code was sent to: the page asks for the code.</summary>
+    public string? OtpEmail { get; init; }
+
+    /// <summary>The platform sign-in needs the second factor: the page asks for it.</summary>
+    public bool CodeRequested { get; init; }
+
+    public string? LoginEmail { get; init; }
 }
