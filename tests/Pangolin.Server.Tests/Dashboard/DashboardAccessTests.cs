@@ -68,7 +68,7 @@ public sealed partial class DashboardAccessTests(PostgresServer postgres, Browse
         await CreateOrgAsync(admin, "acme");
         await using var context = await SignedInContextAsync(AdminEmail, phone: true, dark: true);
         var page = await OpenAsync(context, "/org/acme/users");
-        await page.Locator("[data-test=theme-toggle]").ClickAsync();
+        await AdminUi.DarkAsync(page);
         await Assertions.Expect(page.Locator($"[data-test='user-{AdminEmail}']")).ToBeVisibleAsync();
         await BrowserFixture.ScreenshotAsync(page, "admin-users-phone-dark");
     }

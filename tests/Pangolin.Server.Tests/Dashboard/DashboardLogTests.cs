@@ -84,7 +84,7 @@ public sealed class DashboardLogTests(PostgresServer postgres, BrowserFixture br
         var page = await OpenAsync(context, "/org/acme/logs");
         await page.GetByRole(AriaRole.Tab, new() { Name = "Actions" }).ClickAsync();
         await Assertions.Expect(page.Locator("[data-test=action-log]")).ToContainTextAsync("Create role");
-        await page.Locator("[data-test=theme-toggle]").ClickAsync();
+        await AdminUi.DarkAsync(page);
         await BrowserFixture.ScreenshotAsync(page, "admin-logs-actions-dark");
     }
 }
