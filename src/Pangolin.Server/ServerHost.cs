@@ -238,6 +238,7 @@ public static class ServerHost
         api.MapAccessTokenApi();
         api.MapAuditApi();
         api.MapCertificateApi();
+        api.MapServerSettingsApi();
         return api;
     }
 

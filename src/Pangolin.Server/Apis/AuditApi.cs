@@ -71,6 +71,10 @@ public static class AuditApi
 
         [FromQuery(Name = "location"), MaxLength(8)]
         public string? Location { get; init; }
+
+        /// <summary>The signed-in user behind the request: their e-mail address or user id.</summary>
+        [FromQuery(Name = "actor"), MaxLength(254)]
+        public string? Actor { get; init; }
     }
 
     public static RouteGroupBuilder MapAuditApi(this RouteGroupBuilder api)
@@ -129,6 +133,10 @@ public static class AuditApi
         {
             var c = location.ToUpperInvariant();
             log = log.Where(l => l.Location == c);
+        }
+        if (filter.Actor is { } actor)
+        {
+            log = log.Where(l => l.Actor == actor || l.ActorId == actor);
         }
         var (items, pagination) = await query.ApplyAsync(log.OrderByDescending(l => l.Id)
             .Select(l => new RequestLogEntry(l.Id, l.Timestamp, l.OrgId, l.ResourceId, l.Action, l.Reason, l.ActorType, l.Actor, l.ActorId, l.Ip,

@@ -176,6 +176,12 @@ public static class AuthorizationMatrix
         ServerAction(Post, "/user/{userId}/2fa", ActionIds.UpdateUser, 200).With("userId", w => w.BystanderId)
             .Send(new { twoFactorSetupRequested = false }),
 
+        // ---- Server settings (read-only; nothing secret): server admins and any root key ----
+        new MatrixRow(Get, "/server/settings", AccessScope.Server, null)
+            .Expect(401, Anonymous)
+            .Expect(403, Member, OrgAdmin, OtherOrgAdmin, OrgKeyWithout, OrgKeyWith, OtherOrgKey)
+            .Expect(200, ServerAdmin, RootKeyWithout, RootKeyWith),
+
         // ---- API keys of an org ----
         OrgAction(Put, "/org/{orgId}/api-key", ActionIds.CreateApiKey, 201).Send(c => new { name = $"key {c.N}", actionIds = Array.Empty<string>() }),
         OrgAction(Get, "/org/{orgId}/api-keys", ActionIds.ListApiKeys, 200),

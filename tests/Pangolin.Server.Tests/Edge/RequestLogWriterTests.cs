@@ -98,6 +98,11 @@ public abstract class RequestLogWriterTests(DatabaseKind kind, PostgresServer po
         var posts = (await Admin.GetJsonAsync("org/acme/logs/request?method=post&action=false&limit=100")).Expect(200).Data.GetProperty("log");
         Assert.Equal(written.Count(d => d.Method == "POST" && !d.Allowed), posts.GetArrayLength());
         Assert.All(posts.EnumerateArray(), e => Assert.Equal(JsonValueKind.String, e.GetProperty("method").ValueKind));
+        // The user filter matches the signed-in user by e-mail address or by id.
+        var byEmail = (await Admin.GetJsonAsync("org/acme/logs/request?actor=someone%40example.com&limit=100")).Expect(200).Data.GetProperty("log");
+        Assert.Equal(written.Count(d => d.Actor == "someone@example.com"), byEmail.GetArrayLength());
+        var byId = (await Admin.GetJsonAsync("org/acme/logs/request?actor=user-16&limit=100")).Expect(200).Data.GetProperty("log");
+        Assert.Equal(1016, Assert.Single(byId.EnumerateArray()).GetProperty("resourceId").GetInt32());
     }
 }
 
