@@ -36,7 +36,9 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
 
-    private static ILocator Field(IPage page, string dataTest) => page.Locator($".mud-input-control:has([data-test={dataTest}])");
+    /// <summary>The error MudBlazor shows under the field whose input carries <paramref name="dataTest"/>.</summary>
+    private static ILocator FieldError(IPage page, string dataTest) =>
+        page.Locator($".mud-input-control:has([data-test={dataTest}]) .mud-input-helper-text.mud-input-error");
 
     [Fact]
     public async Task An_admin_creates_an_http_resource_edits_its_settings_and_adds_a_target_with_a_health_check()
@@ -53,7 +55,7 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
 
         // Nothing named: the API's error shows at the name field.
         await page.Locator("[data-test=create]").ClickAsync();
-        await Assertions.Expect(Field(page, "name").Locator(".mud-input-error")).ToContainTextAsync("required");
+        await Assertions.Expect(FieldError(page, "name")).ToContainTextAsync("required");
 
         await page.Locator("[data-test=name]").FillAsync("Grafana");
         await page.Locator("[data-test=subdomain]").FillAsync("grafana");
@@ -76,7 +78,7 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         await page.Locator("[data-test=hc-timeout]").FillAsync("20");
         await page.Locator("[data-test=target-save]").ClickAsync();
         // The API refuses a timeout longer than the interval: said at the timeout field.
-        await Assertions.Expect(Field(page, "hc-timeout").Locator(".mud-input-error")).ToContainTextAsync("must not exceed hcInterval");
+        await Assertions.Expect(FieldError(page, "hc-timeout")).ToContainTextAsync("must not exceed hcInterval");
         await page.Locator("[data-test=hc-timeout]").FillAsync("4");
         await BrowserFixture.ScreenshotAsync(page, "resources-edit-target-editor");
         await page.Locator("[data-test=target-save]").ClickAsync();
@@ -102,13 +104,13 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         await page.Locator("[data-test=general-header-name]").FillAsync("X-Env");
         await page.Locator("[data-test=general-header-value]").FillAsync("prod");
         await page.Locator("[data-test=general-save]").ClickAsync();
-        await Assertions.Expect(Field(page, "general-host-header").Locator(".mud-input-error")).ToBeVisibleAsync();
+        await Assertions.Expect(FieldError(page, "general-host-header")).ToBeVisibleAsync();
         Assert.Equal("Grafana", (await ResourceAsync(admin, "grafana")).GetProperty("name").GetString());
 
         await page.Locator("[data-test=general-host-header]").FillAsync("grafana.internal");
         await page.Locator("[data-test=general-save]").ClickAsync();
         await Assertions.Expect(page.Locator("[data-test=resource-name]")).ToHaveTextAsync("Grafana Prod");
-        await Assertions.Expect(Field(page, "general-host-header").Locator(".mud-input-error")).ToHaveCountAsync(0);
+        await Assertions.Expect(FieldError(page, "general-host-header")).ToHaveCountAsync(0);
         await BrowserFixture.ScreenshotAsync(page, "resources-edit-general");
         var saved = await ResourceAsync(admin, "grafana");
         Assert.Equal("Grafana Prod", saved.GetProperty("name").GetString());
@@ -124,7 +126,8 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         await Assertions.Expect(page.Locator("[data-test=resource-link]")).ToHaveTextAsync("Grafana Prod");
         await Assertions.Expect(page.Locator("[data-test=resources] [data-test=resource-address]")).ToHaveTextAsync("https://grafana.example.test");
         await Assertions.Expect(page.Locator("[data-test=resources]")).ToContainTextAsync("Home Lab");
-        await Assertions.Expect(page.Locator("[data-test=resource-access]")).ToContainTextAsync("Not protected");
+        // New HTTP resources use platform sign-in (SSO), as upstream's do.
+        await Assertions.Expect(page.Locator("[data-test=resource-access]")).ToHaveTextAsync("SSO");
         await BrowserFixture.ScreenshotAsync(page, "resources-list");
         await page.Locator("[data-test=search]").FillAsync("nothing-like-it");
         await Assertions.Expect(page.Locator("[data-test=resource-link]")).ToHaveCountAsync(0);
@@ -137,13 +140,13 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         var resource = await CreateResourceAsync(admin, "App", "app");
         await using var context = await SignedInContextAsync(AdminEmail);
         var list = await OpenAsync(context, $"/org/{Org}/resources");
-        await Assertions.Expect(list.Locator("[data-test=resource-access]")).ToContainTextAsync("Not protected");
+        await Assertions.Expect(list.Locator("[data-test=resource-access]")).ToHaveTextAsync("SSO");
 
         var page = await OpenAsync(context, $"/org/{Org}/resources/app?tab=auth");
         await Assertions.Expect(page.Locator("[data-test=auth-password-state]")).ToHaveTextAsync("Not set");
         await page.Locator("[data-test=auth-password-input]").FillAsync("abc");
         await page.Locator("[data-test=auth-password-set]").ClickAsync();
-        await Assertions.Expect(Field(page, "auth-password-input").Locator(".mud-input-error")).ToContainTextAsync("at least 4");
+        await Assertions.Expect(FieldError(page, "auth-password-input")).ToContainTextAsync("must be 4–100 characters long");
         await page.Locator("[data-test=auth-password-input]").FillAsync("open-sesame");
         await page.Locator("[data-test=auth-password-set]").ClickAsync();
         await Assertions.Expect(page.Locator("[data-test=auth-password-state]")).ToHaveTextAsync("Set");
@@ -153,7 +156,7 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         Assert.True(auth.GetProperty("password").GetBoolean());
         Assert.False(auth.GetProperty("pincode").GetBoolean());
         // The other tab's list heard of it (DashboardEvents) without a reload.
-        await Assertions.Expect(list.Locator("[data-test=resource-access]")).ToContainTextAsync("Password");
+        await Assertions.Expect(list.Locator("[data-test=resource-access]")).ToHaveTextAsync("SSOPassword");
     }
 
     [Fact]
@@ -176,7 +179,7 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         }
 
         await AddAsync("192.0.2.300");
-        await Assertions.Expect(Field(page, "rule-value-input").Locator(".mud-input-error")).ToHaveTextAsync("must be an IPv4 or IPv6 address");
+        await Assertions.Expect(FieldError(page, "rule-value-input")).ToHaveTextAsync("must be an IPv4 or IPv6 address");
         await BrowserFixture.ScreenshotAsync(page, "resources-edit-rules-error");
         await page.Locator("[data-test=rule-value-input]").FillAsync("192.0.2.1");
         await page.Locator("[data-test=rule-save]").ClickAsync();
