@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Bunit;
+using Microsoft.Extensions.DependencyInjection;
 using Pangolin.Server.Apis;
 using Pangolin.Server.Dashboard.Shared;
 
@@ -234,5 +235,56 @@ public sealed class ResourceComponentTests : BunitContext
         policy.Find("[data-test=auth-pin-set]").Click();
         policy.WaitForAssertion(() => Assert.Single(Sent(HttpMethod.Post), r => r.Path == "resource/7/pincode"));
         Assert.Equal("123456", Sent(HttpMethod.Post).Single(r => r.Path == "resource/7/pincode").Body!.Value.GetProperty("pincode").GetString());
+    }
+
+    private void DomainAnswers() => _api.On(HttpMethod.Get, "org/acme/domains?limit=1000", new
+    {
+        domains = new[] { new { domainId = "main", baseDomain = "example.test", verified = true, type = "wildcard" } },
+    });
+
+    [Fact]
+    public void Creating_an_http_resource_shows_its_address_sends_the_domain_and_opens_the_editor()
+    {
+        DomainAnswers();
+        _api.On(HttpMethod.Put, "org/acme/resource", Resource() with { Name = "Grafana", NiceId = "grafana" });
+        var page = Render<Pangolin.Server.Dashboard.Pages.ResourceNew>(p => p.Add(r => r.OrgId, "acme"));
+        page.WaitForAssertion(() => page.Find("[data-test=name]"));
+
+        page.Find("[data-test=name]").Change("Grafana");
+        page.Find("[data-test=subdomain]").Input("Grafana");
+        Assert.Contains("https://grafana.example.test", page.Find("[data-test=full-domain]").TextContent, StringComparison.Ordinal);
+        page.Find("[data-test=create]").Click();
+
+        var nav = Services.GetRequiredService<Microsoft.AspNetCore.Components.NavigationManager>();
+        page.WaitForAssertion(() => Assert.EndsWith("/org/acme/resources/grafana?tab=targets", nav.Uri, StringComparison.Ordinal));
+        var body = Assert.Single(Sent(HttpMethod.Put)).Body!.Value;
+        Assert.True(body.GetProperty("http").GetBoolean());
+        Assert.Equal("main", body.GetProperty("domainId").GetString());
+        Assert.Equal("Grafana", body.GetProperty("subdomain").GetString());
+        Assert.False(body.TryGetProperty("proxyPort", out _));
+    }
+
+    [Fact]
+    public void A_server_that_forbids_raw_resources_says_so_plainly()
+    {
+        DomainAnswers();
+        _api.On(HttpMethod.Put, "org/acme/resource", (_, _) => (HttpStatusCode.BadRequest,
+            FakeApi.Problem("Raw TCP/UDP resources are disabled on this server (Flags:AllowRawResources)")));
+        var page = Render<Pangolin.Server.Dashboard.Pages.ResourceNew>(p => p.Add(r => r.OrgId, "acme"));
+        page.WaitForAssertion(() => page.Find("[data-test=name]"));
+
+        var raw = page.Find("[data-test=kind-raw]");
+        (raw.TagName == "INPUT" ? raw : raw.QuerySelector("input")!).Click();
+        page.WaitForAssertion(() => page.Find("[data-test=proxy-port]"));
+        page.Find("[data-test=name]").Change("Postgres");
+        page.Find("[data-test=proxy-port]").Change("5432");
+        Assert.Empty(page.FindAll("[data-test=raw-disabled]"));
+        page.Find("[data-test=create]").Click();
+
+        page.WaitForAssertion(() => Assert.Contains("does not allow raw TCP/UDP resources", page.Find("[data-test=raw-disabled]").TextContent, StringComparison.Ordinal));
+        var body = Assert.Single(Sent(HttpMethod.Put)).Body!.Value;
+        Assert.False(body.GetProperty("http").GetBoolean());
+        Assert.Equal("tcp", body.GetProperty("protocol").GetString());
+        Assert.Equal(5432, body.GetProperty("proxyPort").GetInt32());
     }
 }
