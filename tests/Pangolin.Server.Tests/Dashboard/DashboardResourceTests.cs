@@ -200,12 +200,15 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         await page.Keyboard.PressAsync("Enter");
         await Assertions.Expect(page.Locator("[data-test=rule-value]")).ToHaveTextAsync(["192.0.2.1", "192.0.2.3", "192.0.2.2"]);
         await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Move rule 1 up" })).ToBeDisabledAsync();
+        // The page shows the new order at once and saves it after: the buttons come back when it is saved.
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Move rule 2 up" })).ToBeEnabledAsync();
         Assert.Equal(["192.0.2.1", "192.0.2.3", "192.0.2.2"], await ApiOrderAsync());
         await BrowserFixture.ScreenshotAsync(page, "resources-edit-rules");
 
         // Mouse: drag the first rule below the last.
         await page.Locator("[data-test=rule]").Nth(0).DragToAsync(page.Locator("[data-test=rule]").Nth(2));
         await Assertions.Expect(page.Locator("[data-test=rule-value]")).ToHaveTextAsync(["192.0.2.3", "192.0.2.2", "192.0.2.1"]);
+        await Assertions.Expect(page.GetByRole(AriaRole.Button, new() { Name = "Move rule 2 up" })).ToBeEnabledAsync();
         Assert.Equal(["192.0.2.3", "192.0.2.2", "192.0.2.1"], await ApiOrderAsync());
     }
 
@@ -269,7 +272,8 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
                 await page.GotoAsync($"/org/{Org}/resources/app?tab={tab}");
                 await WaitInteractiveAsync(page);
                 await Assertions.Expect(page.Locator("[data-test=resource-name]")).ToBeVisibleAsync();
-                await page.WaitForLoadStateAsync(LoadState.NetworkIdle);
+                // The tab's data is in: no progress bar left.
+                await Assertions.Expect(page.Locator(".mud-progress-linear")).ToHaveCountAsync(0);
                 await BrowserFixture.ScreenshotAsync(page, $"resources-edit-{tab}-phone");
             }
         }
