@@ -59,7 +59,14 @@ public sealed class ApiException(int status, string message) : Exception(message
     /// <summary>For a 429: the seconds to send as Retry-After (the exception handler resets headers set before it).</summary>
     public int? RetryAfterSeconds { get; init; }
 
+    /// <summary>The errors by field (JSON names) when one field is to blame, for clients that show them at the field.</summary>
+    public IReadOnlyDictionary<string, string[]>? Errors { get; init; }
+
     public static ApiException BadRequest(string message) => new(StatusCodes.Status400BadRequest, message);
+
+    /// <summary>A 400 that names the field to blame: "Validation error: {field} {problem}", and errors {field: [problem]}.</summary>
+    public static ApiException Invalid(string field, string problem) =>
+        new(StatusCodes.Status400BadRequest, $"Validation error: {field} {problem}") { Errors = new Dictionary<string, string[]> { [field] = [problem] } };
 
     public static ApiException Unauthorized(string message) => new(StatusCodes.Status401Unauthorized, message);
 

@@ -26,7 +26,7 @@ public static partial class Problems
     internal const string JsonContentTypeRequired = "The request body must be JSON: send it with Content-Type: application/json";
 
     /// <summary>Writes a problem with the envelope fields.</summary>
-    public static ValueTask WriteAsync(HttpContext context, int status, string message)
+    public static ValueTask WriteAsync(HttpContext context, int status, string message, IReadOnlyDictionary<string, string[]>? errors = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         context.Response.StatusCode = status;
@@ -34,7 +34,9 @@ public static partial class Problems
         return problems.WriteAsync(new ProblemDetailsContext
         {
             HttpContext = context,
-            ProblemDetails = new ProblemDetails { Status = status, Detail = message },
+            ProblemDetails = errors is { Count: > 0 }
+                ? new HttpValidationProblemDetails(errors.ToDictionary(e => e.Key, e => e.Value)) { Status = status, Detail = message }
+                : new ProblemDetails { Status = status, Detail = message },
         });
     }
 
@@ -256,7 +258,7 @@ internal sealed partial class ApiExceptionHandler(ILogger<ApiExceptionHandler> l
         {
             httpContext.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
         }
-        await Problems.WriteAsync(httpContext, status, message);
+        await Problems.WriteAsync(httpContext, status, message, (exception as ApiException)?.Errors);
         return true;
     }
 

@@ -163,7 +163,7 @@ public static partial class ResourceApi
         string Mode, bool MaintenanceModeEnabled, string? MaintenanceModeType, string? MaintenanceTitle, string? MaintenanceMessage,
         string? MaintenanceEstimatedTime, DateTime CreatedAt);
 
-    public sealed record TargetSummary(int TargetId, string Ip, int Port, bool Enabled, string? HealthStatus);
+    public sealed record TargetSummary(int TargetId, string Ip, int Port, bool Enabled, string? HealthStatus, int SiteId, string? SiteName);
 
     public sealed record ResourceListItem(
         int ResourceId, string ResourceGuid, string OrgId, string NiceId, string Name, string? Subdomain, string? FullDomain, string? DomainId,
@@ -415,9 +415,13 @@ public static partial class ResourceApi
         var ids = rows.Select(r => r.ResourceId).ToList();
         var targets = (await db.Targets.AsNoTracking().Where(t => ids.Contains(t.ResourceId))
             .GroupJoin(db.TargetHealthChecks, t => t.TargetId, h => h.TargetId, (t, h) => new { t, h })
-            .SelectMany(x => x.h.DefaultIfEmpty(), (x, h) => new { x.t.ResourceId, x.t.TargetId, x.t.Ip, x.t.Port, x.t.Enabled, Health = h == null ? null : h.HcHealth })
+            .SelectMany(x => x.h.DefaultIfEmpty(), (x, h) => new
+            {
+                x.t.ResourceId, x.t.TargetId, x.t.Ip, x.t.Port, x.t.Enabled, Health = h == null ? null : h.HcHealth, x.t.SiteId,
+                SiteName = db.Sites.Where(s => s.SiteId == x.t.SiteId).Select(s => s.Name).FirstOrDefault(),
+            })
             .ToListAsync(ct))
-            .ToLookup(t => t.ResourceId, t => new TargetSummary(t.TargetId, t.Ip, t.Port, t.Enabled, t.Health));
+            .ToLookup(t => t.ResourceId, t => new TargetSummary(t.TargetId, t.Ip, t.Port, t.Enabled, t.Health, t.SiteId, t.SiteName));
         var items = rows.Select(r => new ResourceListItem(
             r.ResourceId, r.ResourceGuid, r.OrgId, r.NiceId, r.Name, r.Subdomain, r.FullDomain, r.DomainId, r.Ssl, r.Sso, r.Http, r.Protocol,
             r.ProxyPort, r.Enabled, r.BlockAccess, r.EmailWhitelistEnabled, r.Password, r.Pincode, r.HeaderAuth, r.EmailWhitelistEnabled,

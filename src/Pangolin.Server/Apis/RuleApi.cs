@@ -124,13 +124,13 @@ public static class RuleApi
         };
         if (!ok)
         {
-            throw ApiException.BadRequest(rule.Match switch
+            throw ApiException.Invalid("value", rule.Match switch
             {
-                "CIDR" => "Validation error: value must be a network in CIDR notation, such as 10.0.0.0/8",
-                "IP" => "Validation error: value must be an IPv4 or IPv6 address",
-                "PATH" => "Validation error: value must be a URL path or glob without spaces, such as /api/*",
-                "COUNTRY" => "Validation error: value must be a two-letter ISO 3166 country code, such as DE",
-                _ => "Validation error: value must be an autonomous system number, such as AS13335",
+                "CIDR" => "must be a network in CIDR notation, such as 10.0.0.0/8",
+                "IP" => "must be an IPv4 or IPv6 address",
+                "PATH" => "must be a URL path or glob without spaces, such as /api/*",
+                "COUNTRY" => "must be a two-letter ISO 3166 country code, such as DE",
+                _ => "must be an autonomous system number, such as AS13335",
             });
         }
         if (rule.Match == "COUNTRY")

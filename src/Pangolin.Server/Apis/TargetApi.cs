@@ -331,7 +331,7 @@ public static class TargetApi
         if (site.Type == "wireguard" && site.Subnet is not null && Syntax.TryParseCidr(site.Subnet, out var subnet)
             && (!Syntax.TryParseIp(t.Ip, out var ip) || !subnet.Contains(ip)))
         {
-            throw ApiException.BadRequest($"Validation error: the target IP must lie inside the site's subnet {site.Subnet}");
+            throw ApiException.Invalid("ip", $"must lie inside the site's subnet {site.Subnet}");
         }
         if (resource.Http)
         {
@@ -351,19 +351,19 @@ public static class TargetApi
         }
         if (t.PathMatchType == "regex" && !IsRegex(t.Path!))
         {
-            throw ApiException.BadRequest("Validation error: path is not a valid regular expression");
+            throw ApiException.Invalid("path", "is not a valid regular expression");
         }
         if (t.PathMatchType is "exact" or "prefix" && !t.Path!.StartsWith('/'))
         {
-            throw ApiException.BadRequest("Validation error: path must start with '/'");
+            throw ApiException.Invalid("path", "must start with '/'");
         }
         if (t.RewritePathType is not null && t.RewritePathType != "stripPrefix" && t.RewritePath is null)
         {
-            throw ApiException.BadRequest("Validation error: rewritePath is required with rewritePathType " + t.RewritePathType);
+            throw ApiException.Invalid("rewritePath", "is required with rewritePathType " + t.RewritePathType);
         }
         if (t.RewritePath is not null && t.RewritePathType is null)
         {
-            throw ApiException.BadRequest("Validation error: rewritePathType is required with rewritePath");
+            throw ApiException.Invalid("rewritePathType", "is required with rewritePath");
         }
         if (t.RewritePathType is not null && t.PathMatchType is null)
         {
@@ -390,11 +390,11 @@ public static class TargetApi
             h.HcTimeout ??= 5;
             if (h.HcTimeout > h.HcInterval)
             {
-                throw ApiException.BadRequest("Validation error: hcTimeout must not exceed hcInterval");
+                throw ApiException.Invalid("hcTimeout", "must not exceed hcInterval");
             }
             if (h.HcPath is not null && !h.HcPath.StartsWith('/'))
             {
-                throw ApiException.BadRequest("Validation error: hcPath must start with '/'");
+                throw ApiException.Invalid("hcPath", "must start with '/'");
             }
         }
         return site;

@@ -37,8 +37,12 @@ public abstract class TargetBadInputTests(DatabaseKind kind, PostgresServer post
         Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, rewritePath = "/", rewritePathType = "exact" }), 400,
             "a rewrite needs a path match");
         Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, hcInterval = 0 }), 400, "between 1 and 86400 at \"hcInterval\"");
-        Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, hcEnabled = true, hcInterval = 5, hcTimeout = 10 }), 400,
+        var timeout = Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, hcEnabled = true, hcInterval = 5, hcTimeout = 10 }), 400,
             "hcTimeout must not exceed hcInterval");
+        // Checks across fields still name the field to blame, for forms that show errors at the field.
+        Assert.Equal("must not exceed hcInterval", timeout.Body.GetProperty("errors").GetProperty("hcTimeout")[0].GetString());
+        var prefix = Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, path = "api", pathMatchType = "exact" }), 400, "path must start with '/'");
+        Assert.Equal("must start with '/'", prefix.Body.GetProperty("errors").GetProperty("path")[0].GetString());
         Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, hcStatus = 600 }), 400, "between 100 and 599 at \"hcStatus\"");
         Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, hcHeaders = new object?[] { null } }), 400, "\"hcHeaders.0\"");
         Problem(await admin.PutJsonAsync(path, new { siteId, ip = "10.0.0.1", port = 80, hcFollowRedirects = "yes" }), 400,

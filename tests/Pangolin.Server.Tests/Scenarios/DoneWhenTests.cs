@@ -33,7 +33,10 @@ public abstract class DoneWhenTests(DatabaseKind kind, PostgresServer postgres) 
         var item = Assert.Single(listed.Data.GetProperty("resources").EnumerateArray());
         Assert.Equal("Grafana", item.GetProperty("name").GetString());
         Assert.True(item.GetProperty("password").GetBoolean());
-        Assert.Equal(1, item.GetProperty("targets").GetArrayLength());
+        var listedTarget = Assert.Single(item.GetProperty("targets").EnumerateArray());
+        // Each target names its site (the dashboard's list shows where a resource runs).
+        Assert.Equal(siteId, listedTarget.GetProperty("siteId").GetInt32());
+        Assert.Equal("Home Lab", listedTarget.GetProperty("siteName").GetString());
         Assert.True(listed.Body.GetProperty("success").GetBoolean());
 
         // A wrong key, a member without the right, and a bad body each get the right 4xx.
