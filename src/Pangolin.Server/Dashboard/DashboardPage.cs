@@ -27,7 +27,7 @@ public abstract class DashboardPage : ComponentBase
 
     protected Task<ApiAnswer<T>> GetAsync<T>(string path) => CallAsync<T>(HttpMethod.Get, path, null);
 
-    /// <summary>Calls the API; a failure keeps its field errors (for the fields) and shows its message (for the person).</summary>
+    /// <summary>Calls the API; a failure keeps its field errors (for the fields) and says so, or shows its message.</summary>
     protected async Task<ApiAnswer<T>> CallAsync<T>(HttpMethod method, string path, object? body, bool toastFailure = true)
     {
         var answer = await Api.SendAsync<T>(method, path, body, default);
@@ -42,7 +42,9 @@ public abstract class DashboardPage : ComponentBase
         }
         if (!answer.Ok && toastFailure && answer.Status != HttpStatusCode.NotFound)
         {
-            Snackbar.Add(answer.Message ?? $"The server answered {(int)answer.Status}.", Severity.Error);
+            // Errors by field are told at their fields; the toast then only points there.
+            Snackbar.Add(answer.Errors.Count > 0 ? "Some fields need a change: see the messages below them."
+                : answer.Message ?? $"The server answered {(int)answer.Status}.", Severity.Error);
         }
         return answer;
     }
