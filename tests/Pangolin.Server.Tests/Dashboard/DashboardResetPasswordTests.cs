@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Playwright;
+using Pangolin.Server.Auth;
 using Pangolin.Server.Tests.Infrastructure;
 
 namespace Pangolin.Server.Tests.Dashboard;
@@ -104,6 +105,42 @@ public sealed class DashboardResetPasswordTests(PostgresServer postgres, Browser
         await page.SetViewportSizeAsync(390, 844);
         await BrowserFixture.ScreenshotAsync(page, "account-reset-link-used-phone");
         await SessionTokenAsync(AdminEmail, NewPassword);
+    }
+
+    [Fact]
+    public async Task With_two_factor_the_new_password_also_needs_a_code()
+    {
+        using var admin = await AdminAsync();
+        var secret = (await admin.PostJsonAsync("auth/2fa/request", new { password = Password })).Expect(200).Data.GetProperty("secret").GetString()!;
+        (await admin.PostJsonAsync("auth/2fa/enable", new { code = TwoFactor.Code(secret, Factory.Clock.GetUtcNow().UtcDateTime) })).Expect(200);
+        Factory.Clock.Advance(TimeSpan.FromSeconds(30)); // the enabling code's step is spent
+        (await admin.PostJsonAsync("auth/reset-password/request", new { email = AdminEmail })).Expect(200);
+        await using var context = await Browser.NewContextAsync(BaseUrl);
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(await ResetLinkAsync(AdminEmail));
+
+        var set = page.GetByRole(AriaRole.Button, new() { Name = "Set the new password" });
+        await page.GetByLabel("New password", new() { Exact = true }).FillAsync(NewPassword);
+        await page.GetByLabel("New password again").FillAsync(NewPassword);
+        await set.ClickAsync();
+        var code = page.GetByLabel("Code from your authenticator app (or a backup code)");
+        await Assertions.Expect(code).ToBeVisibleAsync();
+        await page.GetByLabel("New password", new() { Exact = true }).FillAsync(NewPassword);
+        await page.GetByLabel("New password again").FillAsync(NewPassword);
+        await code.FillAsync("123456");
+        await set.ClickAsync();
+        await Assertions.Expect(page.Locator("#code-error")).ToContainTextAsync("two-factor code you entered is incorrect");
+        await BrowserFixture.ScreenshotAsync(page, "account-reset-form-2fa-code");
+        using var http = Factory.DashboardClient();
+        (await http.PostJsonAsync("auth/login", new { email = AdminEmail, password = Password })).Expect(202); // not changed yet: the old password, then a code
+
+        await page.GetByLabel("New password", new() { Exact = true }).FillAsync(NewPassword);
+        await page.GetByLabel("New password again").FillAsync(NewPassword);
+        await code.FillAsync(TwoFactor.Code(secret, Factory.Clock.GetUtcNow().UtcDateTime));
+        await set.ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("/auth/login?reset=done", StringComparison.Ordinal));
+        (await http.PostJsonAsync("auth/login", new { email = AdminEmail, password = NewPassword })).Expect(202); // the new password, then a code
+        (await http.PostJsonAsync("auth/login", new { email = AdminEmail, password = Password })).Expect(401);
     }
 
     [Fact]
