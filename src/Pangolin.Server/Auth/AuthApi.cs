@@ -233,9 +233,26 @@ public static class AuthApi
         SignupRequest request, HttpContext http, PangolinDbContext db, AccountService accounts, InviteService invites,
         SessionService sessions, IRateLimiter limiter, IOptions<RateLimitOptions> limits, IOptions<FlagsOptions> flags, CancellationToken ct)
     {
-        var email = AccountService.NormalizeEmail(request.Email!);
-        limiter.Enforce(http, limits.Value, "signup", http.ClientIp());
-        var (inviteId, inviteToken) = InviteService.SplitToken(request.InviteId, request.InviteToken);
+        var outcome = await SignUpAsync(request.Email!, request.Password!, request.InviteId, request.InviteToken,
+            http, db, accounts, invites, sessions, limiter, limits.Value, flags.Value, ct);
+        return Api.Ok(new SignupResponse(outcome.EmailVerificationRequired ? true : null, outcome.OrgId), "User created successfully");
+    }
+
+    /// <summary>Where a sign-up got to: the organization an invitation joined, and whether the address needs verifying.</summary>
+    internal sealed record SignupOutcome(string UserId, string? OrgId, bool EmailVerificationRequired);
+
+    /// <summary>
+    /// Creates an account (and accepts the invitation, if one is given) and signs it in: the API's sign-up and the
+    /// dashboard's invitation page both come here. Failures throw <see cref="ApiException"/> with the message to show.
+    /// </summary>
+    internal static async Task<SignupOutcome> SignUpAsync(
+        string rawEmail, string password, string? rawInviteId, string? rawInviteToken, HttpContext http, PangolinDbContext db,
+        AccountService accounts, InviteService invites, SessionService sessions, IRateLimiter limiter, RateLimitOptions limits,
+        FlagsOptions flags, CancellationToken ct)
+    {
+        var email = AccountService.NormalizeEmail(rawEmail);
+        limiter.Enforce(http, limits, "signup", http.ClientIp());
+        var (inviteId, inviteToken) = InviteService.SplitToken(rawInviteId, rawInviteToken);
         var invite = inviteId is null ? null : await invites.FindValidAsync(inviteId, inviteToken!, ct);
         if (inviteId is not null && invite is null)
         {
@@ -245,13 +262,13 @@ public static class AuthApi
         {
             throw ApiException.Forbidden("This invitation was sent to another email address");
         }
-        if (invite is null && flags.Value.DisableSignupWithoutInvite)
+        if (invite is null && flags.DisableSignupWithoutInvite)
         {
             throw ApiException.Forbidden("Sign-up is by invitation only on this server");
         }
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         // An invitation link proves the address, so it needs no separate verification.
-        var user = await accounts.CreateInternalUserAsync(email, request.Password!, serverAdmin: false, emailVerified: invite is not null, ct);
+        var user = await accounts.CreateInternalUserAsync(email, password, serverAdmin: false, emailVerified: invite is not null, ct);
         await db.SaveChangesAsync(ct);
         string? orgId = null;
         if (invite is not null)
@@ -261,12 +278,12 @@ public static class AuthApi
         await tx.CommitAsync(ct);
         var (token, session) = await sessions.CreateAsync(user.UserId, http, ct);
         sessions.WriteCookie(http, token, session.ExpiresAt);
-        var verify = flags.Value.RequireEmailVerification && !user.EmailVerified;
+        var verify = flags.RequireEmailVerification && !user.EmailVerified;
         if (verify)
         {
             await accounts.SendVerificationCodeAsync(user, ct);
         }
-        return Api.Ok(new SignupResponse(verify ? true : null, orgId), "User created successfully");
+        return new SignupOutcome(user.UserId, orgId, verify);
     }
 
     private static async Task<IResult> SetServerAdminAsync(
