@@ -5,16 +5,16 @@ namespace Pangolin.Server.Dashboard.Shared;
 /// <summary>How the sites pages write amounts and moments for a person: "1.5 GB", "2 minutes ago".</summary>
 public static class SitesFormat
 {
-    private static readonly string[] Units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    private static readonly string[] Units = ["B", "KB", "MB", "GB", "TB", "PB"];
 
-    /// <summary>Megabytes (as the API counts them, 10^6 bytes) in the largest unit that keeps the number at least 1.</summary>
+    /// <summary>Megabytes (as the exit node counts them, 2^20 bytes) in the largest unit that keeps the number at least 1.</summary>
     public static string Bandwidth(double megabytes)
     {
-        var value = Math.Max(0, megabytes) * 1_000_000;
+        var value = Math.Max(0, megabytes) * 1024 * 1024;
         var unit = 0;
-        while (value >= 1000 && unit < Units.Length - 1)
+        while (value >= 1024 && unit < Units.Length - 1)
         {
-            value /= 1000;
+            value /= 1024;
             unit++;
         }
         var format = unit == 0 || value >= 100 ? "0" : value >= 10 ? "0.#" : "0.##";
