@@ -144,7 +144,7 @@ public sealed class DashboardSitesTests(PostgresServer postgres, BrowserFixture 
         // Rename: an empty name is refused at the field, a good one is saved.
         await page.Locator("#site-rename").FillAsync("");
         await page.Locator("[data-test=site-rename-save]").ClickAsync();
-        await Assertions.Expect(Field(page, "site-rename")).ToContainTextAsync("name");
+        await Assertions.Expect(Field(page, "site-rename")).ToContainTextAsync("must be 1–255 characters");
         await page.Locator("#site-rename").FillAsync("Lab 2");
         await page.Locator("[data-test=site-rename-save]").ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Lab 2", Level = 1 })).ToBeVisibleAsync();
