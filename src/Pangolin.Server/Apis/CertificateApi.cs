@@ -25,6 +25,8 @@ public static class CertificateApi
         int CertId, string Domain, string? DomainId, bool Wildcard, string Status, string Source, DateTime? NotBefore, DateTime? ExpiresAt,
         DateTime? LastRenewalAttempt, string? ErrorMessage, int AttemptCount, int RenewalCount, DateTime CreatedAt, DateTime UpdatedAt);
 
+    public sealed record CertificateList(IReadOnlyList<CertificateDto> Certificates);
+
     private static IQueryable<CertificateDto> Project(IQueryable<Certificate> certificates) =>
         certificates.Select(c => new CertificateDto(c.CertId, c.Domain, c.DomainId, c.Wildcard, c.Status, c.Source, c.NotBefore, c.NotAfter,
             c.LastAttemptAt, c.LastError, c.AttemptCount, c.RenewalCount, c.CreatedAt, c.UpdatedAt));
@@ -33,6 +35,8 @@ public static class CertificateApi
     {
         var g = api.MapGroup("").WithTags("Certificates");
         g.MapGet("/org/{orgId}/certificate/{domainId}/{domain}", GetAsync).RequireOrgAction(ActionIds.GetCertificate);
+        // Not upstream's: every certificate of the org's domains at once (the dashboard's domains page), optionally of one domain.
+        g.MapGet("/org/{orgId}/certificates", ListAsync).RequireOrgAction(ActionIds.GetCertificate);
         g.MapPost("/certificate/{certId}/restart", RestartAsync).RequireOrgAction(ActionIds.RestartCertificate);
         // Uploading or deleting a certificate changes how an org domain is served: the domain's own action.
         g.MapPut("/org/{orgId}/certificate", UploadAsync).RequireOrgAction(ActionIds.UpdateOrgDomain);
@@ -72,6 +76,26 @@ public static class CertificateApi
             .ThenBy(c => c.Source == CertificateSource.Uploaded ? 0 : 1)
             .FirstOrDefault() ?? throw ApiException.NotFound($"Certificate for {name} not found (none issued or uploaded yet)");
         return Api.Ok(found, "Certificate retrieved");
+    }
+
+    /// <summary>
+    /// The org's certificates: those it uploaded, and the ACME ones of its domains. On a domain the server's configuration
+    /// shares between orgs, an ACME certificate of a single name is listed only to the org whose resource has that name,
+    /// so that one org does not learn another's host names.
+    /// </summary>
+    private static async Task<IResult> ListAsync(string orgId, string? domainId, PangolinDbContext db, CancellationToken ct)
+    {
+        var certificates = db.Certificates.AsNoTracking().Where(c => c.OrgId == orgId
+            || (c.OrgId == null && db.OrgDomains.Any(od => od.OrgId == orgId && od.DomainId == c.DomainId)
+                && (c.Wildcard
+                    || db.Domains.Any(d => d.DomainId == c.DomainId && !d.ConfigManaged)
+                    || db.Resources.Any(r => r.OrgId == orgId && r.DomainId == c.DomainId && r.FullDomain == c.Domain))));
+        if (domainId is { Length: > 0 })
+        {
+            certificates = certificates.Where(c => c.DomainId == domainId);
+        }
+        var list = await Project(certificates.OrderBy(c => c.Domain).ThenBy(c => c.Source)).ToListAsync(ct);
+        return Api.Ok(new CertificateList(list), "Certificates retrieved");
     }
 
     private static async Task<IResult> RestartAsync(int certId, PangolinDbContext db, TimeProvider time, CancellationToken ct)

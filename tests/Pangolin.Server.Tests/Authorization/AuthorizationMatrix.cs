@@ -233,6 +233,7 @@ public static class AuthorizationMatrix
 
         // ---- Certificates (acme's own domain: other orgs do not share it) ----
         OrgAction(Get, "/org/{orgId}/certificate/{domainId}/{domain}", ActionIds.GetCertificate, 200),
+        OrgAction(Get, "/org/{orgId}/certificates", ActionIds.GetCertificate, 200),
         EntityAction(Post, "/certificate/{certId}/restart", ActionIds.RestartCertificate, 200),
         OrgAction(Put, "/org/{orgId}/certificate", ActionIds.UpdateOrgDomain, 201).Send(c =>
         {
