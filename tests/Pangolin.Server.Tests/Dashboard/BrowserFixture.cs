@@ -35,6 +35,8 @@ public sealed class BrowserFixture : IAsyncLifetime
         {
             throw new InvalidOperationException($"{ChromiumPath} is missing: apt-get install chromium (.ci/run does)");
         }
+        // The suite runs test classes side by side on two cores: a page may take longer than Playwright's 5 s default.
+        Assertions.SetDefaultExpectTimeout(20_000);
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(Options([]));
         Directory.CreateDirectory(ScreenshotFolder);
