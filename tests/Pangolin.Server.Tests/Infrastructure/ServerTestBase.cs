@@ -25,16 +25,36 @@ public abstract class ServerTestBase(DatabaseKind kind, PostgresServer postgres)
 
     public virtual async ValueTask InitializeAsync()
     {
-        var connection = kind == DatabaseKind.Postgres ? await postgres.CreateDatabaseAsync() : null;
-        _factory = new PangolinFactory(kind, connection, Settings, Kestrel, ConfigureServer);
-        // Start: migrations and seeding run here.
-        if (Kestrel)
+        for (var attempt = 1; ; attempt++)
         {
-            _factory.StartServer();
-        }
-        else
-        {
-            _ = _factory.Server;
+            var connection = kind == DatabaseKind.Postgres ? await postgres.CreateDatabaseAsync() : null;
+            _factory = new PangolinFactory(kind, connection, Settings, Kestrel, ConfigureServer);
+            // Start: migrations and seeding run here.
+            try
+            {
+                if (Kestrel)
+                {
+                    _factory.StartServer();
+                }
+                else
+                {
+                    _ = _factory.Server;
+                }
+                return;
+            }
+            catch (Exception e) when (Kestrel && attempt < 3 && e is ObjectDisposedException or IOException or System.Net.Sockets.SocketException)
+            {
+                // The factory's ports are found free before Kestrel binds them, and a test starting beside this one
+                // may take one in between; its host then stops and disposes itself. A new factory picks new ports.
+                try
+                {
+                    await _factory.DisposeAsync();
+                }
+                catch (ObjectDisposedException)
+                {
+                    // already stopped
+                }
+            }
         }
     }
 
