@@ -35,23 +35,6 @@ public static class SignInPages
         return app;
     }
 
-    private sealed record Page(Resource Resource, ResourceMethods Methods, string Target)
-    {
-        public string? Notice { get; init; }
-
-        public string? ErrorMethod { get; init; }
-
-        public string? Error { get; init; }
-
-        /// <summary>The address a code was sent to: the page asks for the code.</summary>
-        public string? OtpEmail { get; init; }
-
-        /// <summary>The platform sign-in needs the second factor: the page asks for it.</summary>
-        public bool CodeRequested { get; init; }
-
-        public string? LoginEmail { get; init; }
-    }
-
     private static async Task ShowAsync(string resourceGuid, string? redirect, HttpContext http, ResourceSignIn signIn, SecretProtector protector,
         IOptions<EdgeOptions> edge, CancellationToken ct)
     {
@@ -74,7 +57,7 @@ public static class SignInPages
             await WriteMessageAsync(http, StatusCodes.Status404NotFound, resource.Name, "This resource has no sign-in page.");
             return;
         }
-        var page = new Page(resource, methods, target);
+        var page = SignInView.For(resource, methods, target);
         if (methods.Sso && http.Features.Get<Caller>() is { Kind: CallerKind.User, SessionId: { } sessionId, UserId: { } userId } caller)
         {
             var outcome = await signIn.UserAsync(resource, userId, sessionId, ct);
@@ -117,7 +100,7 @@ public static class SignInPages
                 "Open the resource's own address first; it sends you here with the way back.");
             return;
         }
-        var page = new Page(resource, await signIn.MethodsAsync(resource, ct), target);
+        var page = SignInView.For(resource, await signIn.MethodsAsync(resource, ct), target);
         var client = http.ClientIp();
         SignInOutcome outcome;
         switch (method)
@@ -186,7 +169,7 @@ public static class SignInPages
     /// The platform account's sign-in, with every limit of the login API. Answers Success (a request token) or
     /// Invalid (no access); writes the page itself and answers OtpSent when it needs a second factor or failed.
     /// </summary>
-    private static async Task<SignInOutcome> PlatformLoginAsync(HttpContext http, IFormCollection form, Page page, ResourceSignIn signIn, Resource resource,
+    private static async Task<SignInOutcome> PlatformLoginAsync(HttpContext http, IFormCollection form, SignInView page, ResourceSignIn signIn, Resource resource,
         PangolinDbContext db, AccountService accounts, PasswordHasher hasher, SessionService sessions, IRateLimiter limiter, RateLimitOptions limits,
         FlagsOptions flags, SecretProtector protector, CancellationToken ct)
     {
@@ -288,20 +271,13 @@ public static class SignInPages
             [nameof(SignInMessage.Message)] = message,
         });
 
-    private static Task WritePageAsync(HttpContext http, int status, Page page, SecretProtector protector)
-    {
-        var view = new SignInView(page.Resource.Name, page.Methods, page.Target, new Uri(page.Target).Host)
+    private static Task WritePageAsync(HttpContext http, int status, SignInView page, SecretProtector protector) =>
+        WriteComponentAsync<ResourceSignInForm>(http, status, new Uri(page.Target), new Dictionary<string, object?>
         {
-            Notice = page.Notice, ErrorMethod = page.ErrorMethod, Error = page.Error, OtpEmail = page.OtpEmail,
-            CodeRequested = page.CodeRequested, LoginEmail = page.LoginEmail,
-        };
-        return WriteComponentAsync<ResourceSignInForm>(http, status, new Uri(page.Target), new Dictionary<string, object?>
-        {
-            [nameof(ResourceSignInForm.View)] = view,
+            [nameof(ResourceSignInForm.View)] = page,
             [nameof(ResourceSignInForm.FormToken)] = IssueFormToken(http, protector),
-            [nameof(ResourceSignInForm.Action)] = $"/auth/resource/{Uri.EscapeDataString(page.Resource.ResourceGuid)}/",
+            [nameof(ResourceSignInForm.Action)] = $"/auth/resource/{Uri.EscapeDataString(page.ResourceGuid)}/",
         });
-    }
 
     /// <summary>
     /// Renders a sign-in component to the response as a whole document. The forms post here and are answered with a
@@ -327,9 +303,13 @@ public static class SignInPages
     }
 }
 
-/// <summary>What a resource's sign-in page shows (<see cref="ResourceSignInForm"/>).</summary>
-public sealed record SignInView(string ResourceName, ResourceMethods Methods, string Target, string Host)
+/// <summary>What a resource's sign-in page shows (<see cref="ResourceSignInForm"/>); <paramref name="Target"/> is the way back.</summary>
+public sealed record SignInView(string ResourceName, string ResourceGuid, ResourceMethods Methods, string Target)
 {
+    public static SignInView For(Resource resource, ResourceMethods methods, string target) => new(resource.Name, resource.ResourceGuid, methods, target);
+
+    public string Host => new Uri(Target).Host;
+
     public string? Notice { get; init; }
 
     /// <summary>The form the error belongs to (login, password, pincode, whitelist); none: an error for the page.</summary>

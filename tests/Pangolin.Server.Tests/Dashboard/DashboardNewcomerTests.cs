@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Pangolin.Server.Tests.Infrastructure;
 
@@ -62,13 +61,8 @@ public sealed class DashboardNewcomerTests(PostgresServer postgres, BrowserFixtu
         _net.Dispose();
     }
 
-    /// <summary>The exit node in the server's namespace, on the real clock (WireGuard's handshakes; see NamespaceEndToEndTests).</summary>
     protected override void ConfigureServer(IWebHostBuilder builder) =>
-        builder.ConfigureServices(services =>
-        {
-            services.AddSingleton(_net.ExitNodeBind);
-            services.AddSingleton(TimeProvider.System);
-        });
+        builder.ConfigureServices(_net.ConfigureServer);
 
     [Fact]
     public async Task Setup_org_site_password_resource_then_the_backend_behind_its_password_page()

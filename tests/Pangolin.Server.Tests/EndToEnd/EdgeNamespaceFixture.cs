@@ -4,7 +4,6 @@ using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
 using Pangolin.Server.Tests.ControlChannel;
 using Pangolin.Server.Tests.Infrastructure;
 
@@ -213,12 +212,7 @@ public sealed class EdgeNamespaceFixture(PostgresServer postgres) : NewtTestBase
     }
 
     protected override void ConfigureServer(IWebHostBuilder builder) =>
-        builder.ConfigureServices(services =>
-        {
-            services.AddSingleton(_net.ExitNodeBind);
-            // The real clock: WireGuard's handshakes (see NamespaceEndToEndTests).
-            services.AddSingleton(TimeProvider.System);
-        });
+        builder.ConfigureServices(_net.ConfigureServer);
 
     // ------------------------------------------------------------------ what the tests use
 

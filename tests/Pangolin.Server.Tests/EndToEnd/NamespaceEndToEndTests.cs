@@ -74,17 +74,8 @@ public sealed class NamespaceEndToEndTests(PostgresServer postgres) : NewtTestBa
         _net.Dispose();
     }
 
-    /// <summary>
-    /// The exit node's UDP socket lives in the server's namespace (<see cref="SiteNetwork"/>). The clock is the real
-    /// one: the exit node's WireGuard lives through several handshakes with one peer here, and on the factory's frozen
-    /// clock its flood protection refuses every initiation after the first.
-    /// </summary>
     protected override void ConfigureServer(IWebHostBuilder builder) =>
-        builder.ConfigureServices(services =>
-        {
-            services.AddSingleton(_net.ExitNodeBind);
-            services.AddSingleton(TimeProvider.System);
-        });
+        builder.ConfigureServices(_net.ConfigureServer);
 
     private async Task StartBackendsAsync()
     {

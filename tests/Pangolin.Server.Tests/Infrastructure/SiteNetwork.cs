@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
+using Microsoft.Extensions.DependencyInjection;
 using Pangolin.Server.Sites;
 using Pangolin.WireGuard.Net;
 using Pangolin.WireGuard.Tests.Infrastructure;
@@ -67,6 +68,17 @@ public sealed class SiteNetwork : IDisposable
 
     /// <summary>The exit node's UDP socket, in the server's namespace (register as the server's <see cref="ExitNodeBind"/>).</summary>
     public ExitNodeBind ExitNodeBind => port => LinuxUdpTransport.BindInNamespace(ServerNs.Name, new LinuxUdpTransportOptions { Port = port });
+
+    /// <summary>
+    /// The server's side of this deployment: its exit node's UDP socket in the server's namespace, and the real clock
+    /// (the exit node's WireGuard lives through several handshakes with one peer; on a frozen clock its flood
+    /// protection refuses every initiation after the first).
+    /// </summary>
+    public void ConfigureServer(IServiceCollection services)
+    {
+        services.AddSingleton(ExitNodeBind);
+        services.AddSingleton(TimeProvider.System);
+    }
 
     public static SiteNetwork Create(string name)
     {
