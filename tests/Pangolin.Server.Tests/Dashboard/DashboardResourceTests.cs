@@ -306,11 +306,11 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
         await BrowserFixture.ScreenshotAsync(raw, "resources-edit-raw-dark");
 
         await edit.Locator("[data-test=delete-resource]").ClickAsync();
-        var confirm = edit.Locator("[data-test=delete-confirm]");
+        var confirm = edit.Locator("[data-test=confirm-ok]");
         await Assertions.Expect(confirm).ToBeDisabledAsync();
-        await edit.Locator("[data-test=delete-confirm-name]").FillAsync("Ap");
+        await edit.Locator("#confirm-typed").FillAsync("Ap");
         await Assertions.Expect(confirm).ToBeDisabledAsync();
-        await edit.Locator("[data-test=delete-confirm-name]").FillAsync("App");
+        await edit.Locator("#confirm-typed").FillAsync("App");
         await BrowserFixture.ScreenshotAsync(edit, "resources-delete-dark");
         await confirm.ClickAsync();
         await edit.WaitForURLAsync($"**/org/{Org}/resources");
