@@ -163,6 +163,53 @@ public sealed class ResourceComponentTests : BunitContext
         Assert.Equal(3000, post.Body!.Value.GetProperty("port").GetInt32());
     }
 
+    [Fact]
+    public void The_target_editor_sends_the_checks_headers_and_shows_a_rejected_one_at_its_row()
+    {
+        var site = new SiteApi.SiteDto(3, "acme", "home", "Home Lab", "local", null, null, null, null, true, null, false, "online", 0, 0, null, null,
+            null, null, DateTime.UtcNow);
+        var target = new TargetApi.TargetDto(11, 7, 3, "10.0.0.5", "http", 3000, null, true, null, null, null, null, 100, true, "/", "http", "http",
+            "10.0.0.5", null, 30, 30, 5, [new ResourceApi.HeaderDto("Authorization", "Bearer probe")], null, "GET", null, "healthy", null, null, null,
+            "Home Lab", "local", "home");
+        _api.On(HttpMethod.Post, "target/11", (_, _) => (HttpStatusCode.BadRequest,
+            FakeApi.Problem("Validation error: not a valid header name at \"hcHeaders.1\"", ("hcHeaders.1", "not a valid header name"))));
+        var editor = Render<ResourceTargetEditor>(p => p.Add(e => e.ResourceId, 7).Add(e => e.Target, target).Add(e => e.Sites, [site]));
+
+        // The stored header is shown; a second is added with a name the API refuses.
+        Assert.Equal("Authorization", editor.Find("[data-test=hc-header-name]").GetAttribute("value"));
+        editor.Find("[data-test=hc-header-add]").Click();
+        editor.FindAll("[data-test=hc-header-name]")[1].Change("Bad Name");
+        editor.FindAll("[data-test=hc-header-value]")[1].Change("x");
+        editor.Find("[data-test=target-save]").Click();
+
+        editor.WaitForAssertion(() => Assert.Equal("not a valid header name", editor.FindAll("[data-test=hc-header-name]")[1]
+            .Closest(".mud-input-control")?.QuerySelector(".mud-input-helper-text.mud-input-error")?.TextContent.Trim()));
+        var headers = Assert.Single(Sent(HttpMethod.Post)).Body!.Value.GetProperty("hcHeaders");
+        Assert.Equal([("Authorization", "Bearer probe"), ("Bad Name", "x")],
+            headers.EnumerateArray().Select(h => (h.GetProperty("name").GetString(), h.GetProperty("value").GetString())));
+
+        // Removing both clears them (null, not an empty list the API would store).
+        editor.Find("[data-test=hc-header-remove]").Click();
+        editor.Find("[data-test=hc-header-remove]").Click();
+        editor.Find("[data-test=target-save]").Click();
+        editor.WaitForAssertion(() => Assert.Equal(2, Sent(HttpMethod.Post).Count));
+        Assert.Equal(JsonValueKind.Null, Sent(HttpMethod.Post)[1].Body!.Value.GetProperty("hcHeaders").ValueKind);
+    }
+
+    [Fact]
+    public void The_general_tab_sends_the_landing_path_with_its_leading_slash()
+    {
+        _api.On(HttpMethod.Get, "org/acme/domains?limit=1000", new { domains = Array.Empty<object>() })
+            .On(HttpMethod.Post, "resource/7", Resource());
+        var general = Render<ResourceGeneral>(p => p.Add(g => g.Resource, Resource()).Add(g => g.OrgId, "acme"));
+
+        general.Find("[data-test=general-post-auth-path]").Change("dashboard/home");
+        general.Find("[data-test=general-save]").Click();
+
+        general.WaitForAssertion(() => Assert.Single(Sent(HttpMethod.Post)));
+        Assert.Equal("/dashboard/home", Sent(HttpMethod.Post)[0].Body!.Value.GetProperty("postAuthPath").GetString());
+    }
+
     private void AccessPolicyAnswers(bool password = false)
     {
         _api.On(HttpMethod.Get, "org/acme/roles?limit=1000", new { roles = new[] { new { roleId = 1, orgId = "acme", isAdmin = true, name = "Admin", orgName = "Acme" },
