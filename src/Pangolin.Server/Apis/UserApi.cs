@@ -77,7 +77,22 @@ public static class UserApi
 
     public sealed record ServerUserList(IReadOnlyList<ServerUserDto> Users, Pagination Pagination);
 
-    public sealed record UserTwoFactorRequest([property: Required] bool? TwoFactorSetupRequested);
+    /// <summary>Upstream's <c>twoFactorSetupRequested</c>, and ours beside it: <c>twoFactorEnabled: false</c> turns off the
+    /// user's two-factor authentication (an authenticator and its backup codes lost). Only the user can turn it on.</summary>
+    public sealed record UserTwoFactorRequest(bool? TwoFactorSetupRequested, bool? TwoFactorEnabled = null) : IValidatableObject
+    {
+        public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+        {
+            if (TwoFactorSetupRequested is null && TwoFactorEnabled is null)
+            {
+                yield return new ValidationResult("is required", [nameof(TwoFactorSetupRequested)]);
+            }
+            if (TwoFactorEnabled == true)
+            {
+                yield return new ValidationResult("can only be turned off here; the user turns it on", [nameof(TwoFactorEnabled)]);
+            }
+        }
+    }
 
     public static RouteGroupBuilder MapUserApi(this RouteGroupBuilder api)
     {
@@ -394,11 +409,31 @@ public static class UserApi
         return Api.Done("User deleted successfully");
     }
 
-    private static async Task<IResult> SetUserTwoFactorAsync(string userId, UserTwoFactorRequest request, PangolinDbContext db, CancellationToken ct)
+    private static async Task<IResult> SetUserTwoFactorAsync(string userId, UserTwoFactorRequest request, Caller caller, PangolinDbContext db,
+        AccountService accounts, SessionService sessions, CancellationToken ct)
     {
         var user = await db.Users.FirstOrDefaultAsync(u => u.UserId == userId, ct) ?? throw ApiException.NotFound("User not found");
-        user.TwoFactorSetupRequested = request.TwoFactorSetupRequested!.Value && !user.TwoFactorEnabled;
+        var turnOff = request.TwoFactorEnabled == false && user.TwoFactorEnabled;
+        if (turnOff && caller.UserId == userId)
+        {
+            // Not with a session alone: a stolen one must not be able to strip its own account's second factor.
+            throw ApiException.Forbidden("Turn off your own two-factor authentication on your profile, with a code");
+        }
+        if (turnOff)
+        {
+            await accounts.DisableTwoFactorAsync(user, ct);
+        }
+        if (request.TwoFactorSetupRequested is { } required)
+        {
+            user.TwoFactorSetupRequested = required && !user.TwoFactorEnabled;
+        }
         await db.SaveChangesAsync(ct);
+        if (turnOff)
+        {
+            await sessions.InvalidateAllAsync(userId, null, ct);
+            accounts.Notify(user, "Two-factor authentication turned off",
+                "An administrator turned off two-factor authentication on your Pangolin account. Set it up again on your profile. If you did not ask for this, contact your administrator.");
+        }
         return Api.Done("User two-factor settings updated");
     }
 }

@@ -125,6 +125,17 @@ public sealed class AccountService(
         return (secret, TwoFactor.Uri(secret, user.Email));
     }
 
+    /// <summary>The secret of an enrolment begun and not finished, to show again; null when there is none.</summary>
+    public (string Secret, string Uri)? PendingTwoFactor(User user)
+    {
+        if (user.TwoFactorEnabled || user.TwoFactorSecret is null)
+        {
+            return null;
+        }
+        var secret = protector.Unprotect(user.TwoFactorSecret);
+        return (secret, TwoFactor.Uri(secret, user.Email));
+    }
+
     /// <summary>Finishes enrolment when the code matches the pending secret; returns the backup codes (shown once).</summary>
     public async Task<IReadOnlyList<string>?> CompleteTwoFactorAsync(User user, string code, CancellationToken ct)
     {

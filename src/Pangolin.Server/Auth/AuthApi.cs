@@ -132,17 +132,51 @@ public static class AuthApi
     }
 
     /// <summary>Where a sign-in got to; <c>SessionId</c> is the new dashboard session (its cookie is already on the response).</summary>
-    internal sealed record LoginOutcome(LoginStep Step, string? UserId = null, string? SessionId = null, bool EmailVerificationRequired = false);
+    /// <remarks>SecondStepTicket, with CodeRequested or TwoFactorSetupRequired: proof that the password was right, which a
+    /// form carries to its second step instead of the password (so no page ever holds a typed password).</remarks>
+    internal sealed record LoginOutcome(LoginStep Step, string? UserId = null, string? SessionId = null, bool EmailVerificationRequired = false,
+        string? SecondStepTicket = null);
+
+    private const string SecondStepPurpose = "login-second-step";
+
+    /// <summary>The refusal of an expired or forged ticket: the form goes back to asking for the password.</summary>
+    internal const string SecondStepExpired = "The sign-in took too long. Enter your password again.";
+
+    /// <summary>Long enough to open an authenticator app; a password change ends it at once (the MAC covers the hash).</summary>
+    internal static readonly TimeSpan SecondStepLifetime = TimeSpan.FromMinutes(5);
+
+    private static string SecondStepTicket(SecretProtector protector, Pangolin.Data.Entities.User user, DateTimeOffset now)
+    {
+        var expires = now.Add(SecondStepLifetime).ToUnixTimeSeconds();
+        return $"{expires}.{protector.Mac(SecondStepPurpose, $"{user.UserId}|{expires}|{user.PasswordHash}")}";
+    }
+
+    private static bool IsValidSecondStepTicket(SecretProtector protector, Pangolin.Data.Entities.User user, string ticket, DateTimeOffset now)
+    {
+        var dot = ticket.IndexOf('.', StringComparison.Ordinal);
+        if (dot <= 0 || !long.TryParse(ticket.AsSpan(0, dot), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expires)
+            || expires < now.ToUnixTimeSeconds())
+        {
+            return false;
+        }
+        var expected = protector.Mac(SecondStepPurpose, $"{user.UserId}|{expires}|{user.PasswordHash}");
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.ASCII.GetBytes(expected), System.Text.Encoding.ASCII.GetBytes(ticket[(dot + 1)..]));
+    }
 
     /// <summary>
     /// Signs a person in with e-mail, password and (when they have one) a second factor, with every rate limit of the
     /// login endpoint: the API's login and the resource sign-in page's both come here. Failures throw
-    /// <see cref="ApiException"/> (401, 429) with the message to show.
+    /// <see cref="ApiException"/> (401, 429) with the message to show. A form's second step sends the
+    /// <paramref name="secondStepTicket"/> of its first instead of the password.
     /// </summary>
     internal static async Task<LoginOutcome> SignInAsync(
         string rawEmail, string password, string? code, HttpContext http, PangolinDbContext db, AccountService accounts,
-        PasswordHasher hasher, SessionService sessions, IRateLimiter limiter, RateLimitOptions limits, FlagsOptions flags, CancellationToken ct)
+        PasswordHasher hasher, SessionService sessions, IRateLimiter limiter, RateLimitOptions limits, FlagsOptions flags, CancellationToken ct,
+        string? secondStepTicket = null)
     {
+        var protector = http.RequestServices.GetRequiredService<SecretProtector>();
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
         var existing = http.Features.Get<Caller>();
         var email = AccountService.NormalizeEmail(rawEmail);
         limiter.Enforce(http, limits, "login", email);
@@ -157,24 +191,38 @@ public static class AuthApi
             await hasher.DummyVerifyAsync(password, ct);
             throw FailedLogin(limiter, limits, ip);
         }
-        if (!await hasher.VerifyAsync(password, user.PasswordHash, ct))
+        if (secondStepTicket is not null)
+        {
+            if (!IsValidSecondStepTicket(protector, user, secondStepTicket, now))
+            {
+                _ = FailedLogin(limiter, limits, ip);
+                throw ApiException.Unauthorized(SecondStepExpired);
+            }
+        }
+        else if (!await hasher.VerifyAsync(password, user.PasswordHash, ct))
         {
             throw FailedLogin(limiter, limits, ip);
         }
-        if (PasswordHasher.NeedsRehash(user.PasswordHash, hasher.Cost))
+        else if (PasswordHasher.NeedsRehash(user.PasswordHash, hasher.Cost))
         {
             user.PasswordHash = await hasher.HashAsync(password, ct);
         }
         if (user.TwoFactorSetupRequested && !user.TwoFactorEnabled)
         {
             await db.SaveChangesAsync(ct);
-            return new LoginOutcome(LoginStep.TwoFactorSetupRequired);
+            return new LoginOutcome(LoginStep.TwoFactorSetupRequired, SecondStepTicket: SecondStepTicket(protector, user, now));
         }
         if (!await PassesSecondFactorAsync(user, code, http, db, accounts, limiter, limits, ct))
         {
             await db.SaveChangesAsync(ct);
-            return new LoginOutcome(LoginStep.CodeRequested);
+            return new LoginOutcome(LoginStep.CodeRequested, SecondStepTicket: SecondStepTicket(protector, user, now));
         }
+        return await StartSessionAsync(user, email, existing, http, db, sessions, limiter, flags, ct);
+    }
+
+    private static async Task<LoginOutcome> StartSessionAsync(Pangolin.Data.Entities.User user, string email, Caller? existing, HttpContext http,
+        PangolinDbContext db, SessionService sessions, IRateLimiter limiter, FlagsOptions flags, CancellationToken ct)
+    {
         if (existing?.SessionId is { } previous)
         {
             await sessions.InvalidateAsync(previous, ct);
@@ -184,6 +232,70 @@ public static class AuthApi
         sessions.WriteCookie(http, token, session.ExpiresAt);
         limiter.Reset("login", email);
         return new LoginOutcome(LoginStep.SignedIn, user.UserId, session.SessionId, flags.RequireEmailVerification && !user.EmailVerified);
+    }
+
+    /// <summary>
+    /// The account behind a second-step ticket, with the login's limits: a form's second step (a code, or enrolling in
+    /// two-factor authentication that an administrator requires) proves the password with it.
+    /// </summary>
+    private static async Task<Pangolin.Data.Entities.User> TicketUserAsync(string email, string ticket, HttpContext http, AccountService accounts,
+        IRateLimiter limiter, RateLimitOptions limits, CancellationToken ct)
+    {
+        limiter.Enforce(http, limits, "login", email);
+        var ip = http.ClientIp();
+        if (limits.Enabled && !limiter.TryPeek("login-failures-ip", ip, limits.LoginFailuresPerIp, out var wait))
+        {
+            throw RateLimitExtensions.TooMany(http, wait);
+        }
+        var user = await accounts.FindInternalUserAsync(email, ct);
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        if (user is null || !IsValidSecondStepTicket(http.RequestServices.GetRequiredService<SecretProtector>(), user, ticket, now))
+        {
+            _ = FailedLogin(limiter, limits, ip);
+            throw ApiException.Unauthorized(SecondStepExpired);
+        }
+        return user;
+    }
+
+    /// <summary>
+    /// The authenticator secret for a sign-in that must enrol first (LoginStep.TwoFactorSetupRequired): a new one, or
+    /// with <paramref name="again"/> the one already shown (the page is drawn again after a wrong code).
+    /// </summary>
+    internal static async Task<(string Secret, string Uri)> BeginRequiredSetupAsync(string rawEmail, string ticket, bool again, HttpContext http,
+        PangolinDbContext db, AccountService accounts, IRateLimiter limiter, RateLimitOptions limits, CancellationToken ct)
+    {
+        var user = await TicketUserAsync(AccountService.NormalizeEmail(rawEmail), ticket, http, accounts, limiter, limits, ct);
+        if (user.TwoFactorEnabled || !user.TwoFactorSetupRequested)
+        {
+            throw ApiException.BadRequest("Two-factor authentication is already set up for this account; sign in again.");
+        }
+        if (again && accounts.PendingTwoFactor(user) is { } pending)
+        {
+            return pending;
+        }
+        var started = accounts.BeginTwoFactor(user);
+        await db.SaveChangesAsync(ct);
+        return started;
+    }
+
+    /// <summary>Finishes a required enrolment with the first code and signs in; the backup codes are for the page to show once.</summary>
+    internal static async Task<(LoginOutcome Outcome, IReadOnlyList<string> BackupCodes)> CompleteRequiredSetupAsync(
+        string rawEmail, string ticket, string code, HttpContext http, PangolinDbContext db, AccountService accounts, SessionService sessions,
+        IRateLimiter limiter, RateLimitOptions limits, FlagsOptions flags, CancellationToken ct)
+    {
+        var email = AccountService.NormalizeEmail(rawEmail);
+        var user = await TicketUserAsync(email, ticket, http, accounts, limiter, limits, ct);
+        limiter.Enforce(http, limits, "2fa", user.UserId);
+        var codes = await accounts.CompleteTwoFactorAsync(user, code, ct);
+        if (codes is null)
+        {
+            await db.SaveChangesAsync(ct);
+            throw ApiException.BadRequest("The code is incorrect; enter the current code from your authenticator app");
+        }
+        accounts.Notify(user, "Two-factor authentication enabled",
+            "Two-factor authentication was enabled on your Pangolin account. If it was not you, contact your administrator.");
+        var outcome = await StartSessionAsync(user, email, http.Features.Get<Caller>(), http, db, sessions, limiter, flags, ct);
+        return (outcome, codes);
     }
 
     /// <summary>

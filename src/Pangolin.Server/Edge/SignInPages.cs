@@ -176,12 +176,13 @@ public static class SignInPages
         var email = Field(form, "email", 254);
         var password = Field(form, "password", 1024);
         var code = Field(form, "code", 64);
+        var ticket = Field(form, "ticket", 256);
         page = page with { ErrorMethod = "login", LoginEmail = email };
         if (!resource.Sso)
         {
             return SignInOutcome.NotConfigured;
         }
-        if (!System.Net.Mail.MailAddress.TryCreate(email, out _) || password.Length == 0)
+        if (!System.Net.Mail.MailAddress.TryCreate(email, out _) || (password.Length == 0 && ticket.Length == 0))
         {
             await WritePageAsync(http, StatusCodes.Status400BadRequest, page with { Error = "Enter your e-mail address and password." }, protector);
             return new SignInOutcome(SignInStatus.OtpSent);
@@ -189,17 +190,20 @@ public static class SignInPages
         AuthApi.LoginOutcome login;
         try
         {
-            login = await AuthApi.SignInAsync(email, password, code.Length > 0 ? code : null, http, db, accounts, hasher, sessions, limiter, limits, flags, ct);
+            login = await AuthApi.SignInAsync(email, password, code.Length > 0 ? code : null, http, db, accounts, hasher, sessions, limiter, limits, flags, ct,
+                ticket.Length > 0 ? ticket : null);
         }
         catch (ApiException failure)
         {
-            await WritePageAsync(http, failure.Status, page with { Error = failure.Message, CodeRequested = code.Length > 0 }, protector);
+            // A wrong code keeps the code step and its ticket; a wrong password or an expired ticket asks for the password again.
+            var keep = ticket.Length > 0 && failure.Message != AuthApi.SecondStepExpired;
+            await WritePageAsync(http, failure.Status, page with { Error = failure.Message, LoginTicket = keep ? ticket : null }, protector);
             return new SignInOutcome(SignInStatus.OtpSent);
         }
         switch (login.Step)
         {
             case AuthApi.LoginStep.CodeRequested:
-                await WritePageAsync(http, StatusCodes.Status200OK, page with { CodeRequested = true, Notice = "Enter the code from your authenticator app." }, protector);
+                await WritePageAsync(http, StatusCodes.Status200OK, page with { LoginTicket = login.SecondStepTicket, Notice = "Enter the code from your authenticator app." }, protector);
                 return new SignInOutcome(SignInStatus.OtpSent);
             case AuthApi.LoginStep.TwoFactorSetupRequired:
                 await WritePageAsync(http, StatusCodes.Status403Forbidden, page with { Error = "Your account must set up two-factor authentication first, in the dashboard." }, protector);
@@ -320,8 +324,9 @@ public sealed record SignInView(string ResourceName, string ResourceGuid, Resour
     /// <summary>The address a code was sent to: the page asks for the code.</summary>
     public string? OtpEmail { get; init; }
 
-    /// <summary>The platform sign-in needs the second factor: the page asks for it.</summary>
-    public bool CodeRequested { get; init; }
+    /// <summary>The platform sign-in's password was right and it needs the second factor: the page asks for the code
+    /// and carries this instead of the password.</summary>
+    public string? LoginTicket { get; init; }
 
     public string? LoginEmail { get; init; }
 }

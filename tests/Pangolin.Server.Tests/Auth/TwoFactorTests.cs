@@ -184,6 +184,35 @@ public abstract class TwoFactorTests(DatabaseKind kind, PostgresServer postgres)
         NextTotpStep();
         await LoginAsync(Address, next, TotpCode(secret));
     }
+
+    [Fact]
+    public async Task A_server_admin_turns_off_someones_lost_two_factor_which_ends_their_sessions_but_not_their_own()
+    {
+        await SetUpAdminAsync();
+        var admin = CookieClient(await LoginAsync(AdminEmail));
+        var client = CookieClient(await SignUpTokenAsync(Address));
+        var (secret, _) = await EnableTwoFactorAsync(client);
+        var userId = (await client.GetJsonAsync("user")).Expect(200).Data.GetProperty("userId").GetString()!;
+
+        Assert.Contains("can only be turned off here", (await admin.PostJsonAsync($"user/{userId}/2fa", new { twoFactorEnabled = true })).Expect(400).Message, StringComparison.Ordinal);
+        (await admin.PostJsonAsync($"user/{userId}/2fa", new { twoFactorEnabled = false })).Expect(200);
+
+        // Off, with its secret and backup codes gone, the user signed out everywhere and told by e-mail.
+        var row = await DbAsync(db => db.Users.Where(u => u.UserId == userId).Select(u => new { u.TwoFactorEnabled, u.TwoFactorSecret }).SingleAsync());
+        Assert.False(row.TwoFactorEnabled);
+        Assert.Null(row.TwoFactorSecret);
+        Assert.Equal(0, await DbAsync(db => db.TwoFactorBackupCodes.CountAsync(c => c.UserId == userId)));
+        (await client.GetJsonAsync("user")).Expect(401);
+        Assert.Contains("administrator turned off", (await MailAsync(Address, "turned off")).TextBody, StringComparison.Ordinal);
+        (await LoginReplyAsync(null)).Expect(200);
+
+        // An admin's own second factor: only through the profile, with a code.
+        var (adminSecret, _) = await EnableTwoFactorAsync(admin);
+        var adminId = (await admin.GetJsonAsync("user")).Expect(200).Data.GetProperty("userId").GetString()!;
+        Assert.Contains("on your profile", (await admin.PostJsonAsync($"user/{adminId}/2fa", new { twoFactorEnabled = false })).Expect(403).Message, StringComparison.Ordinal);
+        Assert.True(await DbAsync(db => db.Users.Where(u => u.UserId == adminId).Select(u => u.TwoFactorEnabled).SingleAsync()));
+        Assert.NotNull(adminSecret);
+    }
 }
 
 public sealed class SqliteTwoFactorTests(PostgresServer postgres) : TwoFactorTests(DatabaseKind.Sqlite, postgres);

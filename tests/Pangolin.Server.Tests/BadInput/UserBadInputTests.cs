@@ -40,6 +40,7 @@ public abstract class UserBadInputTests(DatabaseKind kind, PostgresServer postgr
         Problem(await admin.DeleteJsonAsync("user/nope"), 404, "User not found");
         Problem(await admin.DeleteJsonAsync($"user/{ownerId}"), 400, "You cannot delete your own account here");
         Problem(await admin.PostJsonAsync($"user/{w.MemberId}/2fa", new { }), 400, "is required at \"twoFactorSetupRequested\"");
+        Problem(await admin.PostJsonAsync($"user/{w.MemberId}/2fa", new { twoFactorEnabled = "no" }), 400, "expected true or false at \"twoFactorEnabled\"");
         Problem(await admin.PostJsonAsync($"user/{w.MemberId}/2fa", new { twoFactorSetupRequested = "yes" }), 400,
             "expected true or false at \"twoFactorSetupRequested\"");
         Problem(await admin.PostJsonAsync("user/nope/2fa", new { twoFactorSetupRequested = true }), 404, "User not found");

@@ -13,6 +13,47 @@ public sealed class DashboardLoginTests(PostgresServer postgres, BrowserFixture 
     protected override bool Kestrel => true;
 
     [Fact]
+    public async Task Someone_required_to_use_two_factor_sets_it_up_while_signing_in_and_sees_the_backup_codes_once()
+    {
+        var admin = await AdminAsync();
+        using var bob = await SignUpAsync("bob@example.com");
+        var bobId = await UserIdAsync(bob);
+        (await admin.PostJsonAsync($"user/{bobId}/2fa", new { twoFactorSetupRequested = true })).Expect(200);
+        await using var context = await browser.NewContextAsync($"http://127.0.0.1:{Factory.ExternalPort}");
+        var page = await context.NewPageAsync();
+
+        await page.GotoAsync("/auth/login");
+        await page.GetByLabel("E-mail").FillAsync("bob@example.com");
+        await page.GetByLabel("Password").FillAsync(Password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+
+        // The password was right: the page enrols him (QR code and key), holding a ticket, not the password.
+        await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Name = "Set up two-factor authentication" })).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("[data-test=login-setup-qr]")).ToHaveAttributeAsync("src", new System.Text.RegularExpressions.Regex("^data:image/png;base64,"));
+        var secret = (await page.Locator("[data-test=login-setup-secret]").InnerTextAsync()).Replace(" ", "", StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, await page.ContentAsync(), StringComparison.Ordinal);
+        await BrowserFixture.ScreenshotAsync(page, "login-2fa-setup");
+
+        // A wrong code: said at the field, and the same key is shown again (the app may have it already).
+        var code = page.GetByLabel("2. The 6-digit code the app shows");
+        await code.FillAsync(Pangolin.Server.Auth.TwoFactor.Code(secret, Factory.Clock.GetUtcNow().UtcDateTime) == "000000" ? "111111" : "000000");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Turn on and sign in" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#code-error")).ToContainTextAsync("The code is incorrect");
+        Assert.Equal(secret, (await page.Locator("[data-test=login-setup-secret]").InnerTextAsync()).Replace(" ", "", StringComparison.Ordinal));
+
+        await code.FillAsync(Pangolin.Server.Auth.TwoFactor.Code(secret, Factory.Clock.GetUtcNow().UtcDateTime));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Turn on and sign in" }).ClickAsync();
+        await Assertions.Expect(page.Locator("[data-test=backup-codes] li")).ToHaveCountAsync(10, new() { Timeout = 30_000 });
+        await BrowserFixture.ScreenshotAsync(page, "login-2fa-setup-backup-codes");
+        await page.Locator("[data-test=login-continue]").ClickAsync();
+        await page.WaitForURLAsync($"http://127.0.0.1:{Factory.ExternalPort}/");
+        await Assertions.Expect(page.Locator("[data-test=signed-in-as]")).ToHaveTextAsync("Signed in as bob@example.com");
+        var user = (await admin.GetJsonAsync("users")).Expect(200).Data.GetProperty("users").EnumerateArray().Single(u => u.GetProperty("email").GetString() == "bob@example.com");
+        Assert.True(user.GetProperty("twoFactorEnabled").GetBoolean());
+        Assert.False(user.GetProperty("twoFactorSetupRequested").GetBoolean());
+    }
+
+    [Fact]
     public async Task A_person_signs_in_through_the_form_and_sees_their_organizations()
     {
         var admin = await AdminAsync();
@@ -36,6 +77,9 @@ public sealed class DashboardLoginTests(PostgresServer postgres, BrowserFixture 
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await Assertions.Expect(page.Locator("[data-test=login-error]")).ToBeVisibleAsync();
         await Assertions.Expect(page.GetByLabel("E-mail")).ToHaveValueAsync(AdminEmail);
+        // What was typed as the password is not sent back in the page.
+        await Assertions.Expect(page.GetByLabel("Password")).ToHaveValueAsync("");
+        Assert.DoesNotContain("not the password", await page.ContentAsync(), StringComparison.Ordinal);
         await BrowserFixture.ScreenshotAsync(page, "login-wrong-password");
 
         // The right one, with a redirect that points off the site: the browser stays here.

@@ -1,3 +1,4 @@
+using Pangolin.Server.Auth;
 using Microsoft.Playwright;
 using Pangolin.Server.Tests.Infrastructure;
 
@@ -36,6 +37,36 @@ public sealed class DashboardServerAdminTests(PostgresServer postgres, BrowserFi
         await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Delete" }).ClickAsync();
         await Assertions.Expect(page.Locator("[data-test='admin-user-bob@example.com']")).ToHaveCountAsync(0);
         (await admin.GetJsonAsync($"user/{bobId}")).Expect(404);
+    }
+
+    [Fact]
+    public async Task A_server_admin_turns_off_the_two_factor_someone_lost_but_not_their_own()
+    {
+        var admin = await AdminAsync();
+        var bob = await SignUpAsync("bob@example.com");
+        var bobId = await UserIdAsync(bob);
+        // Signed in first: with two-factor on, the API's sign-in would ask for a code.
+        await using var context = await SignedInContextAsync(AdminEmail);
+        foreach (var client in new[] { admin, bob })
+        {
+            var secret = (await client.PostJsonAsync("auth/2fa/request", new { password = Password })).Expect(200).Data.GetProperty("secret").GetString()!;
+            (await client.PostJsonAsync("auth/2fa/enable", new { code = TwoFactor.Code(secret, Factory.Clock.GetUtcNow().UtcDateTime) })).Expect(200);
+        }
+        var page = await OpenAsync(context, "/admin/users");
+
+        var adminRow = page.Locator("tr", new() { Has = page.Locator($"[data-test='admin-user-{AdminEmail}']") });
+        var bobRow = page.Locator("tr", new() { Has = page.Locator("[data-test='admin-user-bob@example.com']") });
+        await Assertions.Expect(bobRow.Locator("[data-test=admin-user-2fa]")).ToHaveTextAsync("On");
+        // One's own second factor is turned off on the profile, with a code: no button for it here.
+        await Assertions.Expect(adminRow.Locator("[data-test=admin-user-reset-2fa]")).ToHaveCountAsync(0);
+
+        await bobRow.Locator("[data-test=admin-user-reset-2fa]").ClickAsync();
+        await Assertions.Expect(page.Locator(".mud-dialog")).ToContainTextAsync("signed out everywhere");
+        await BrowserFixture.ScreenshotAsync(page, "admin-server-users-reset-2fa");
+        await page.Locator(".mud-dialog").GetByRole(AriaRole.Button, new() { Name = "Turn off" }).ClickAsync();
+        await Assertions.Expect(bobRow.Locator("[data-test=admin-user-2fa]")).ToHaveTextAsync("Off");
+        Assert.False((await admin.GetJsonAsync($"user/{bobId}")).Expect(200).Data.GetProperty("twoFactorEnabled").GetBoolean());
+        (await bob.GetJsonAsync("user")).Expect(401);
     }
 
     [Fact]

@@ -248,6 +248,55 @@ public abstract partial class ResourceSignInTests(DatabaseKind kind, PostgresSer
     }
 
     [Fact]
+    public async Task A_platform_user_with_two_factor_gives_the_code_in_a_second_step_that_never_holds_the_password()
+    {
+        await using var backend = await HeaderBackend.StartAsync();
+        await PublishAsync("Team", backend);
+        string Code(string secret) => Pangolin.Server.Auth.TwoFactor.Code(secret, Factory.Clock.GetUtcNow().UtcDateTime);
+        var secret = (await Admin.PostJsonAsync("auth/2fa/request", new { password = Password })).Expect(200).Data.GetProperty("secret").GetString()!;
+        (await Admin.PostJsonAsync("auth/2fa/enable", new { code = Code(secret) })).Expect(200);
+        Factory.Clock.Advance(TimeSpan.FromSeconds(30)); // the enabling code's step is spent
+        using var browser = new Browser(Factory);
+        var page = await browser.GetPageAsync(await EventuallyRedirectedAsync(browser, "team.example.test", "/board"));
+
+        // The password is right: the page asks for the code and carries a ticket, not the password.
+        var codeStep = await browser.PostFormAsync(page, "login", new() { ["email"] = AdminEmail, ["password"] = Password });
+        Assert.Equal(HttpStatusCode.OK, codeStep.Status);
+        Assert.Contains("id=\"login-code\"", codeStep.Html, StringComparison.Ordinal);
+        Assert.DoesNotContain("id=\"login-password\"", codeStep.Html, StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, codeStep.Html, StringComparison.Ordinal);
+        var ticket = Browser.Hidden(codeStep.Html, "ticket");
+
+        // A wrong code keeps the step; a forged ticket does not stand in for the password.
+        var wrong = await browser.PostFormAsync(page, "login", new() { ["email"] = AdminEmail, ["ticket"] = ticket, ["code"] = "000000" });
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.Status);
+        Assert.Equal(ticket, Browser.Hidden(wrong.Html, "ticket"));
+        var forged = await browser.PostFormAsync(page, "login", new() { ["email"] = AdminEmail, ["ticket"] = ticket[..^2] + "xx", ["code"] = Code(secret) });
+        Assert.Equal(HttpStatusCode.Unauthorized, forged.Status);
+        Assert.Contains("took too long", forged.Html, StringComparison.Ordinal);
+        Assert.Contains("id=\"login-password\"", forged.Html, StringComparison.Ordinal);
+        Assert.Null(forged.Location);
+        // Someone else's e-mail with this ticket: the ticket belongs to one account.
+        await SignUpAsync("bob@example.com");
+        var otherUser = await browser.PostFormAsync(page, "login", new() { ["email"] = "bob@example.com", ["ticket"] = ticket, ["code"] = Code(secret) });
+        Assert.Equal(HttpStatusCode.Unauthorized, otherUser.Status);
+
+        // The right code with the ticket signs in.
+        var signedIn = await browser.PostFormAsync(page, "login", new() { ["email"] = AdminEmail, ["ticket"] = ticket, ["code"] = Code(secret) });
+        Assert.Equal(HttpStatusCode.SeeOther, signedIn.Status);
+        Assert.Contains($"{RequestParam}=", signedIn.Location, StringComparison.Ordinal);
+
+        // A ticket lasts minutes, not longer.
+        var late = await browser.PostFormAsync(page, "login", new() { ["email"] = AdminEmail, ["password"] = Password });
+        var lateTicket = Browser.Hidden(late.Html, "ticket");
+        Factory.Clock.Advance(Pangolin.Server.Auth.AuthApi.SecondStepLifetime + TimeSpan.FromSeconds(1));
+        page = await browser.GetPageAsync(page.Url);
+        var expired = await browser.PostFormAsync(page, "login", new() { ["email"] = AdminEmail, ["ticket"] = lateTicket, ["code"] = Code(secret) });
+        Assert.Equal(HttpStatusCode.Unauthorized, expired.Status);
+        Assert.Contains("took too long", expired.Html, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_share_link_page_leads_to_its_resource_and_a_bad_link_says_so()
     {
         await using var backend = await HeaderBackend.StartAsync();
@@ -458,7 +507,7 @@ public abstract partial class ResourceSignInTests(DatabaseKind kind, PostgresSer
                 .Select(v => v.Split(';')[0].Split('=', 2))
                 .ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal);
 
-        private static string Hidden(string html, string name)
+        public static string Hidden(string html, string name)
         {
             var match = Regex.Match(html, $"name=\"{name}\" value=\"([^\"]*)\"");
             Assert.True(match.Success, $"no hidden field {name} in: {html}");
