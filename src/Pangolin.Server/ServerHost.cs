@@ -186,6 +186,7 @@ public static class ServerHost
         // A published resource's host goes to the edge before anything of the control plane sees it.
         app.UsePangolinEdge();
         app.UseStatusCodePages();
+        app.UseMiddleware<Dashboard.DashboardSecurityHeaders>();
         app.UseMiddleware<SurfaceMiddleware>();
         app.UseMiddleware<RequestRateLimitMiddleware>();
         var cors = app.Services.GetRequiredService<IOptions<ServerOptions>>().Value.CorsOrigins;

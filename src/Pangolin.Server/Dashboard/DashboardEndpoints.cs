@@ -10,7 +10,8 @@ public static class DashboardEndpoints
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapStaticAssets();
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        // No frame-ancestors policy of Blazor's own ('self'): DashboardSecurityHeaders sends the whole policy, with 'none'.
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode(o => o.ContentSecurityFrameAncestorsPolicy = null);
         // Sign-out is a form post with Blazor's antiforgery token (a link would let any site sign people out).
         app.MapPost("/auth/sign-out", SignOutAsync).WithMetadata(new RequireAntiforgeryTokenAttribute()).ExcludeFromDescription().AllowAnonymous();
         return app;

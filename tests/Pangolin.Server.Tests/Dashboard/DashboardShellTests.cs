@@ -48,6 +48,38 @@ public sealed class DashboardShellTests(PostgresServer postgres, BrowserFixture 
     }
 
     [Fact]
+    public async Task The_dashboard_cannot_be_framed_and_runs_only_its_own_scripts_without_a_policy_violation()
+    {
+        using var http = new HttpClient();
+        using var home = await http.GetAsync($"http://127.0.0.1:{Factory.ExternalPort}/", TestContext.Current.CancellationToken);
+        Assert.Equal("DENY", home.Headers.GetValues("X-Frame-Options").Single());
+        Assert.Equal("nosniff", home.Headers.GetValues("X-Content-Type-Options").Single());
+        var policy = home.Headers.GetValues("Content-Security-Policy").Single();
+        Assert.Contains("frame-ancestors 'none'", policy, StringComparison.Ordinal);
+        Assert.Contains("script-src 'self';", policy, StringComparison.Ordinal);
+
+        // In the browser: the page comes up, turns interactive and answers a click with no violation of that policy.
+        await using var context = await browser.NewContextAsync($"http://127.0.0.1:{Factory.ExternalPort}");
+        var page = await context.NewPageAsync();
+        var violations = new List<string>();
+        page.Console += (_, message) =>
+        {
+            if (message.Text.Contains("Content Security Policy", StringComparison.Ordinal))
+            {
+                violations.Add(message.Text);
+            }
+        };
+        await page.GotoAsync("/auth/login");
+        await page.GotoAsync("/");
+        await Assertions.Expect(page.Locator("[data-interactive=true]")).ToBeAttachedAsync(new() { Timeout = 15_000 });
+        await page.Locator("[data-test=theme-toggle]").ClickAsync();
+        await Assertions.Expect(page.Locator("[data-test=theme-toggle]")).ToHaveAttributeAsync("aria-label", "Light mode");
+        Assert.Empty(violations);
+        // The toggle is kept for the next visit.
+        Assert.Equal("dark", (await context.CookiesAsync()).Single(c => c.Name == Pangolin.Server.Dashboard.DashboardTheme.Cookie).Value);
+    }
+
+    [Fact]
     public async Task The_machine_facing_ports_do_not_serve_the_dashboard()
     {
         using var http = new HttpClient();
