@@ -179,12 +179,7 @@ public static class AuthApi
         var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
         var existing = http.Features.Get<Caller>();
         var email = AccountService.NormalizeEmail(rawEmail);
-        limiter.Enforce(http, limits, "login", email);
-        var ip = http.ClientIp();
-        if (limits.Enabled && !limiter.TryPeek("login-failures-ip", ip, limits.LoginFailuresPerIp, out var wait))
-        {
-            throw RateLimitExtensions.TooMany(http, wait);
-        }
+        var ip = EnforceLoginLimits(http, limiter, limits, email);
         var user = await accounts.FindInternalUserAsync(email, ct);
         if (user?.PasswordHash is null)
         {
@@ -241,12 +236,7 @@ public static class AuthApi
     private static async Task<Pangolin.Data.Entities.User> TicketUserAsync(string email, string ticket, HttpContext http, AccountService accounts,
         IRateLimiter limiter, RateLimitOptions limits, CancellationToken ct)
     {
-        limiter.Enforce(http, limits, "login", email);
-        var ip = http.ClientIp();
-        if (limits.Enabled && !limiter.TryPeek("login-failures-ip", ip, limits.LoginFailuresPerIp, out var wait))
-        {
-            throw RateLimitExtensions.TooMany(http, wait);
-        }
+        var ip = EnforceLoginLimits(http, limiter, limits, email);
         var user = await accounts.FindInternalUserAsync(email, ct);
         var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
         if (user is null || !IsValidSecondStepTicket(http.RequestServices.GetRequiredService<SecretProtector>(), user, ticket, now))
@@ -320,6 +310,18 @@ public static class AuthApi
             throw ApiException.Unauthorized("The two-factor code you entered is incorrect");
         }
         return true;
+    }
+
+    /// <summary>The login's limits before any secret is checked: per address tried, and failures per client IP (returned).</summary>
+    private static string EnforceLoginLimits(HttpContext http, IRateLimiter limiter, RateLimitOptions limits, string email)
+    {
+        limiter.Enforce(http, limits, "login", email);
+        var ip = http.ClientIp();
+        if (limits.Enabled && !limiter.TryPeek("login-failures-ip", ip, limits.LoginFailuresPerIp, out var wait))
+        {
+            throw RateLimitExtensions.TooMany(http, wait);
+        }
+        return ip;
     }
 
     private static ApiException FailedLogin(IRateLimiter limiter, RateLimitOptions limits, string ip)
