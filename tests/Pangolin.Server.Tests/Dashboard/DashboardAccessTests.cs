@@ -9,9 +9,6 @@ public sealed partial class DashboardAccessTests(PostgresServer postgres, Browse
 {
     private static ILocator Dialog(IPage page) => page.Locator(".mud-dialog");
 
-    private static Task ChooseAsync(IPage page, string option) =>
-        page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasTextRegex = new Regex($"^\\s*{Regex.Escape(option)}\\s*$") }).ClickAsync();
-
     private static async Task<int> RoleIdAsync(HttpClient admin, string name)
     {
         var roles = (await admin.GetJsonAsync("org/acme/roles")).Expect(200).Data.GetProperty("roles");

@@ -41,8 +41,7 @@ public sealed class DashboardLogTests(PostgresServer postgres, BrowserFixture br
         await Assertions.Expect(decisions).ToHaveCountAsync(5);
         await BrowserFixture.ScreenshotAsync(page, "admin-logs");
 
-        await page.Locator("[data-test=filter-decision]").ClickAsync();
-        await page.Locator(".mud-popover-open .mud-list-item").Filter(new() { HasTextRegex = new System.Text.RegularExpressions.Regex("^\\s*Denied\\s*$") }).ClickAsync();
+        await AdminUi.SelectAsync(page, "filter-decision", "Denied");
         await page.Locator("[data-test=filter-apply]").ClickAsync();
 
         await page.WaitForURLAsync(new System.Text.RegularExpressions.Regex("/org/acme/logs\\?action=false$"));

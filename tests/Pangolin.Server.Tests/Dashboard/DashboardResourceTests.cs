@@ -28,14 +28,6 @@ public sealed class DashboardResourceTests(PostgresServer postgres, BrowserFixtu
     private static async Task<JsonElement> ResourceAsync(HttpClient admin, string niceId) =>
         (await admin.GetJsonAsync($"org/{Org}/resource/{niceId}")).Expect(200).Data;
 
-    /// <summary>Picks an option of a MudSelect: opens it, clicks the option's text in the open list.</summary>
-    private static async Task SelectAsync(IPage page, string dataTest, string option)
-    {
-        await page.Locator($"[data-test={dataTest}]").ClickAsync(new() { Force = true });
-        await page.Locator(".mud-popover-open .mud-list-item").GetByText(option, new() { Exact = true }).ClickAsync();
-        await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
-    }
-
     /// <summary>The error MudBlazor shows under the field whose input carries <paramref name="dataTest"/>.</summary>
     private static ILocator FieldError(IPage page, string dataTest) =>
         page.Locator($".mud-input-control:has([data-test={dataTest}]) .mud-input-helper-text.mud-input-error");
