@@ -28,4 +28,15 @@ internal static class AdminUi
             .Filter(new() { HasTextRegex = new Regex($"^\\s*{Regex.Escape(option)}\\s*$") }).ClickAsync();
         await Assertions.Expect(page.Locator(".mud-popover-open .mud-list-item")).ToHaveCountAsync(0);
     }
+
+    /// <summary>
+    /// Ticks or unticks a MudCheckBox whose input carries the data-test: clicks its label once the label is visible and
+    /// still (a forced click on the hidden input could land on the backdrop of a dialog that is still opening, and close
+    /// it), then waits until the box shows the state.
+    /// </summary>
+    public static async Task SetCheckedAsync(ILocator input, bool on)
+    {
+        await input.Locator("xpath=ancestor::label[1]").ClickAsync();
+        await Assertions.Expect(input).ToBeCheckedAsync(new() { Checked = on });
+    }
 }

@@ -35,8 +35,8 @@ public sealed partial class DashboardAccessTests(PostgresServer postgres, Browse
 
         await bobRow.Locator("[data-test=change-roles]").ClickAsync();
         await Assertions.Expect(Dialog(page)).ToContainTextAsync("Roles of bob@example.com");
-        await Dialog(page).Locator("[data-test=role-Viewers]").ClickAsync(new() { Force = true });
-        await Dialog(page).Locator("[data-test=role-Member]").ClickAsync(new() { Force = true });
+        await AdminUi.SetCheckedAsync(Dialog(page).Locator("[data-test=role-Viewers]"), on: true);
+        await AdminUi.SetCheckedAsync(Dialog(page).Locator("[data-test=role-Member]"), on: false);
         await BrowserFixture.ScreenshotAsync(page, "admin-users-roles-dialog");
         await Dialog(page).Locator("[data-test=roles-save]").ClickAsync();
 
@@ -136,10 +136,10 @@ public sealed partial class DashboardAccessTests(PostgresServer postgres, Browse
         await Assertions.Expect(page.Locator("[data-test=actions-count]")).ToContainTextAsync("5 of");
 
         // Logs on, the resources' defaults off, and the whole Sites group on.
-        await page.Locator("[data-test=action-viewLogs]").ClickAsync(new() { Force = true });
-        await page.Locator("[data-test=action-getResource]").ClickAsync(new() { Force = true });
-        await page.Locator("[data-test=action-listResources]").ClickAsync(new() { Force = true });
-        await page.Locator("[data-test=group-Sites]").ClickAsync(new() { Force = true });
+        await AdminUi.SetCheckedAsync(page.Locator("[data-test=action-viewLogs]"), on: true);
+        await AdminUi.SetCheckedAsync(page.Locator("[data-test=action-getResource]"), on: false);
+        await AdminUi.SetCheckedAsync(page.Locator("[data-test=action-listResources]"), on: false);
+        await AdminUi.SetCheckedAsync(page.Locator("[data-test=group-Sites]"), on: true);
         await BrowserFixture.ScreenshotAsync(page, "admin-role-actions");
         await page.Locator("[data-test=actions-save]").ClickAsync();
         await Assertions.Expect(page.Locator(".mud-snackbar", new() { HasText = "Actions saved." })).ToBeVisibleAsync();
