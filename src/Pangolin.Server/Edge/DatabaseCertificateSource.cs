@@ -71,6 +71,10 @@ public sealed partial class DatabaseCertificateSource : IHostedService, IDisposa
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return; // a host whose start failed disposes its services, and a later StopAsync must not throw
+        }
         await _stopping.CancelAsync();
         await _loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }

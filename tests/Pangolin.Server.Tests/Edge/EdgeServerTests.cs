@@ -27,6 +27,21 @@ public abstract class EdgeServerTests(DatabaseKind kind, PostgresServer postgres
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
+    public async Task The_edge_reload_loops_stop_quietly_after_being_disposed()
+    {
+        // A host whose start fails (a port taken between the check and the bind) disposes its services, and the
+        // stop that follows must not throw: it did, from the two reload loops' disposed cancellation sources.
+        var loops = Factory.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>()
+            .Where(s => s.GetType().Name is "DatabaseEdgeConfigSource" or "DatabaseCertificateSource").ToList();
+        Assert.Equal(2, loops.Select(l => l.GetType()).Distinct().Count());
+        foreach (var loop in loops)
+        {
+            ((IDisposable)loop).Dispose();
+            await loop.StopAsync(Ct);
+        }
+    }
+
+    [Fact]
     public async Task A_resource_made_through_the_api_is_served_by_host_on_the_edge_port_and_follows_target_changes()
     {
         await using var one = await Backend.StartAsync("one");
