@@ -109,6 +109,80 @@ public static class InternetChecksum
         return sum;
     }
 
+    /// <summary>
+    /// Copies <paramref name="source"/> to <paramref name="destination"/> and adds it to a running sum in the same
+    /// pass (a segment's payload is read once instead of twice: once to move it, once to sum it).
+    /// </summary>
+    public static ulong CopyAndAdd(ReadOnlySpan<byte> source, Span<byte> destination, ulong sum = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(destination.Length, source.Length, nameof(destination));
+        if (Vector256.IsHardwareAccelerated && source.Length >= 64)
+        {
+            return CopyAndAddVector256(source, destination, sum);
+        }
+        return Vector128.IsHardwareAccelerated && source.Length >= 32 ? CopyAndAddVector128(source, destination, sum) : CopyAndAddScalar(source, destination, sum);
+    }
+
+    /// <summary>Adds two running sums (of ranges that each start on an even offset of the checksummed range).</summary>
+    public static ulong Combine(ulong sum, ulong other) => AddCarry(sum, other);
+
+    internal static ulong CopyAndAddVector256(ReadOnlySpan<byte> source, Span<byte> destination, ulong sum)
+    {
+        ref var from = ref MemoryMarshal.GetReference(source);
+        ref var to = ref MemoryMarshal.GetReference(destination);
+        var low = Vector256<ulong>.Zero;
+        var high = Vector256<ulong>.Zero;
+        var i = 0;
+        for (; i + 32 <= source.Length; i += 32)
+        {
+            var bytes = Vector256.LoadUnsafe(ref Unsafe.Add(ref from, i));
+            bytes.StoreUnsafe(ref Unsafe.Add(ref to, i));
+            var (lower, upper) = Vector256.Widen(bytes.AsUInt32());
+            low += lower;
+            high += upper;
+        }
+        var lanes = low + high;
+        for (var lane = 0; lane < Vector256<ulong>.Count; lane++)
+        {
+            sum = AddCarry(sum, lanes.GetElement(lane));
+        }
+        return CopyAndAddScalar(source[i..], destination[i..], sum);
+    }
+
+    internal static ulong CopyAndAddVector128(ReadOnlySpan<byte> source, Span<byte> destination, ulong sum)
+    {
+        ref var from = ref MemoryMarshal.GetReference(source);
+        ref var to = ref MemoryMarshal.GetReference(destination);
+        var low0 = Vector128<ulong>.Zero;
+        var high0 = Vector128<ulong>.Zero;
+        var low1 = Vector128<ulong>.Zero;
+        var high1 = Vector128<ulong>.Zero;
+        var i = 0;
+        for (; i + 32 <= source.Length; i += 32)
+        {
+            var first = Vector128.LoadUnsafe(ref Unsafe.Add(ref from, i));
+            var second = Vector128.LoadUnsafe(ref Unsafe.Add(ref from, i + 16));
+            first.StoreUnsafe(ref Unsafe.Add(ref to, i));
+            second.StoreUnsafe(ref Unsafe.Add(ref to, i + 16));
+            var (lower0, upper0) = Vector128.Widen(first.AsUInt32());
+            var (lower1, upper1) = Vector128.Widen(second.AsUInt32());
+            low0 += lower0;
+            high0 += upper0;
+            low1 += lower1;
+            high1 += upper1;
+        }
+        var lanes = (low0 + high0) + (low1 + high1);
+        sum = AddCarry(sum, lanes.GetElement(0));
+        sum = AddCarry(sum, lanes.GetElement(1));
+        return CopyAndAddScalar(source[i..], destination[i..], sum);
+    }
+
+    internal static ulong CopyAndAddScalar(ReadOnlySpan<byte> source, Span<byte> destination, ulong sum)
+    {
+        source.CopyTo(destination);
+        return AddScalar(source, sum);
+    }
+
     /// <summary>Adds a 16-bit value given in host order (a length, a protocol number).</summary>
     public static ulong AddWord(ushort value, ulong sum) =>
         AddCarry(sum, BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value);

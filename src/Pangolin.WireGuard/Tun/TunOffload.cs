@@ -216,7 +216,8 @@ internal static class TunOffload
                 return -1;
             }
             data[.._headerLength].CopyTo(destination);
-            data.Slice(payloadStart, chunk).CopyTo(destination[_headerLength..]);
+            // The TCP header's length is a multiple of four, so the payload starts on an even offset of the summed range.
+            var payloadSum = InternetChecksum.CopyAndAdd(data.Slice(payloadStart, chunk), destination[_headerLength..]);
             var segment = destination[..length];
             var last = index == _segments - 1;
             if (_ipv4)
@@ -244,7 +245,8 @@ internal static class TunOffload
                 tcp[13] &= unchecked((byte)~TcpCwr);
             }
             tcp.Slice(16, 2).Clear();
-            InternetChecksum.Write(tcp.Slice(16, 2), InternetChecksum.Add(tcp, TcpPseudoHeader(segment, _ipv4, tcp.Length)));
+            var headerSum = InternetChecksum.Add(tcp[..(_headerLength - _transportOffset)], TcpPseudoHeader(segment, _ipv4, tcp.Length));
+            InternetChecksum.Write(tcp.Slice(16, 2), InternetChecksum.Combine(headerSum, payloadSum));
             return length;
         }
     }

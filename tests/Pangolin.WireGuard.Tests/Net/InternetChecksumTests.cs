@@ -70,6 +70,52 @@ public sealed class InternetChecksumTests
         }
     }
 
+    [Theory]
+    [InlineData("scalar")]
+    [InlineData("vector128")]
+    [InlineData("vector256")]
+    public void Each_way_of_copying_while_summing_copies_every_byte_and_sums_as_the_definition(string way)
+    {
+        Func<byte[], byte[], ulong, ulong> copyAndAdd = way switch
+        {
+            "scalar" => (source, destination, sum) => InternetChecksum.CopyAndAddScalar(source, destination, sum),
+            "vector128" => (source, destination, sum) => InternetChecksum.CopyAndAddVector128(source, destination, sum),
+            _ => (source, destination, sum) => InternetChecksum.CopyAndAddVector256(source, destination, sum),
+        };
+        var random = new Random(23);
+        Span<byte> field = stackalloc byte[2];
+        for (var length = 0; length < 1500; length += length < 300 ? 1 : 41)
+        {
+            for (var round = 0; round < 4; round++)
+            {
+                var source = new byte[length];
+                random.NextBytes(source);
+                if (round == 0)
+                {
+                    source.AsSpan().Fill(0xFF);
+                }
+                var destination = new byte[length + 3];
+                destination.AsSpan().Fill(0xA5);
+                InternetChecksum.Write(field, copyAndAdd(source, destination, 0));
+                Assert.Equal(TestPackets.Checksum(source), BinaryPrimitives.ReadUInt16BigEndian(field));
+                Assert.Equal(source, destination[..length]);
+                Assert.Equal([0xA5, 0xA5, 0xA5], destination[length..]);
+                var running = (ulong)random.NextInt64();
+                Assert.Equal(InternetChecksum.Fold(InternetChecksum.Add(source, running)), InternetChecksum.Fold(copyAndAdd(source, destination, running)));
+            }
+        }
+    }
+
+    [Fact]
+    public void Two_sums_combined_equal_the_sum_of_both_ranges_and_a_short_destination_is_refused()
+    {
+        var data = new byte[999];
+        new Random(3).NextBytes(data);
+        var combined = InternetChecksum.Combine(InternetChecksum.Add(data.AsSpan(0, 400)), InternetChecksum.Add(data.AsSpan(400)));
+        Assert.Equal(InternetChecksum.Fold(InternetChecksum.Add(data)), InternetChecksum.Fold(combined));
+        Assert.Throws<ArgumentOutOfRangeException>(() => InternetChecksum.CopyAndAdd(data, new byte[998]));
+    }
+
     [Fact]
     public void A_range_with_its_checksum_in_place_is_valid_and_one_flipped_bit_is_not()
     {
