@@ -6,6 +6,7 @@ using Pangolin.Newt.Tunnel;
 
 // newt --id <id> --secret <secret> --endpoint https://pangolin.example.com: flags, then environment variables, then
 // defaults (CommandLine). --print-config shows the merged settings. SIGINT/SIGTERM stop it gracefully (exit 0).
+SocketCompletions.PreferInline();
 try
 {
     EmbeddedSodium.Register();
