@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Pangolin.Edge;
 
 /// <summary>The edge's settings (configuration section <c>Edge</c>).</summary>
@@ -10,6 +12,16 @@ public sealed class EdgeOptions
 
     /// <summary>The HTTPS port for resources (443 in production; 0 turns it off, and with it the redirect to HTTPS).</summary>
     public int HttpsPort { get; set; } = 8443;
+
+    /// <summary>
+    /// The HTTPS port clients reach when it is not <see cref="HttpsPort"/> itself: a port forward or a container's
+    /// published port (443 to 8443). The redirect from plain HTTP names it. 0: <see cref="HttpsPort"/>.
+    /// </summary>
+    [Range(0, 65535)]
+    public int PublicHttpsPort { get; set; }
+
+    /// <summary>The port that redirects to HTTPS name.</summary>
+    public int RedirectHttpsPort => PublicHttpsPort > 0 ? PublicHttpsPort : HttpsPort;
 
     /// <summary>Strict-Transport-Security on HTTPS responses of SSL resources.</summary>
     public EdgeHstsOptions Hsts { get; set; } = new();

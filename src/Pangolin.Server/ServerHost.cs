@@ -110,7 +110,8 @@ public static class ServerHost
             edge.DashboardUrl = app.Value.DashboardUrl;
             edge.SessionCookieName = server.Value.SessionCookieName;
             edge.AccessTokenParam = server.Value.ResourceAccessTokenParam;
-        });
+        }).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EdgeOptions>>(new SectionValidator<EdgeOptions>(EdgeOptions.Section));
 
         services.AddAuthentication(AuthSchemes.Default)
             .AddPolicyScheme(AuthSchemes.Default, "Session or API key", o =>

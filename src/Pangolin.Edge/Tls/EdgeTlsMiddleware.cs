@@ -29,10 +29,10 @@ internal sealed class EdgeTlsMiddleware(RequestDelegate next, EdgeProxyConfigPro
             {
                 return AnswerChallengeAsync(context, rest);
             }
-            var httpsPort = options.CurrentValue.HttpsPort;
-            if (httpsPort > 0 && routes.Table.FindResource(request.Host.Host) is { Ssl: true })
+            var edge = options.CurrentValue;
+            if (edge.HttpsPort > 0 && routes.Table.FindResource(request.Host.Host) is { Ssl: true })
             {
-                Redirect(context, httpsPort);
+                Redirect(context, edge.RedirectHttpsPort);
                 return Task.CompletedTask;
             }
         }

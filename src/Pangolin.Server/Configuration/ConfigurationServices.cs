@@ -53,6 +53,7 @@ public static partial class ConfigurationServices
         _ = services.GetRequiredService<IOptions<RateLimitOptions>>().Value;
         _ = services.GetRequiredService<IOptions<OrgOptions>>().Value;
         _ = services.GetRequiredService<IOptions<DomainsOptions>>().Value;
+        _ = services.GetRequiredService<IOptions<Pangolin.Edge.EdgeOptions>>().Value;
     }
 
     /// <summary>Whether an exception is the configuration binder's (a value of the wrong type, an unknown key).</summary>

@@ -28,6 +28,7 @@ public sealed class ConfigurationErrorTests : IDisposable
         { "--Gerbil:SubnetGroup=fd00::/64", "Gerbil:SubnetGroup must be an IPv4 CIDR" },
         { "--Gerbil:BaseEndpoint=exa mple", "Gerbil:BaseEndpoint must be a host name or an IP address" },
         { "--Newt:TokenLifetimeMinutes=0", "Newt:TokenLifetimeMinutes must be between" },
+        { "--Edge:PublicHttpsPort=70000", "Edge:PublicHttpsPort must be between 0 and 65535 (got 70000)" },
         { "--Gerbil:ControlApiToken=too-short-a-token", "Gerbil:ControlApiToken must be at least 32 characters, as gerbil's CONTROL_API_TOKEN (got 17)" },
         { "--Gerbil:ConfigSigningKey=AAAA", "Gerbil:ConfigSigningKey must be an Ed25519 private key" },
     };
