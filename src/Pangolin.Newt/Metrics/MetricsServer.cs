@@ -16,12 +16,19 @@ internal sealed class MetricsBindException(string message, Exception? inner = nu
 internal sealed partial class MetricsServer : IAsyncDisposable
 {
     private const int MaxRequestHead = 8 * 1024;
+
+    /// <summary>
+    /// Connections served at once; one more is closed unanswered. A scraper uses one: the cap keeps a flood of idle
+    /// connections (each held up to <see cref="RequestTimeout"/>) from costing newt memory and descriptors.
+    /// </summary>
+    internal const int MaxConnections = 16;
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
 
     private readonly Socket _listener;
     private readonly PrometheusExporter _exporter;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
+    private int _active;
 
     private MetricsServer(Socket listener, PrometheusExporter exporter)
     {
@@ -119,6 +126,12 @@ internal sealed partial class MetricsServer : IAsyncDisposable
             {
                 continue; // the client gave up before it was accepted
             }
+            if (Interlocked.Increment(ref _active) > MaxConnections)
+            {
+                Interlocked.Decrement(ref _active);
+                client.Dispose();
+                continue;
+            }
             _ = ServeAsync(client);
         }
     }
@@ -141,6 +154,10 @@ internal sealed partial class MetricsServer : IAsyncDisposable
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
         {
             // The client went away or was too slow; nothing to answer.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
         }
     }
 

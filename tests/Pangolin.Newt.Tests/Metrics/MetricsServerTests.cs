@@ -121,6 +121,39 @@ public sealed class MetricsServerTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Connections_over_the_cap_are_closed_unanswered_and_scrapes_are_served_again_once_one_ends()
+    {
+        var idle = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < MetricsServer.MaxConnections; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                idle.Add(socket);
+                await socket.ConnectAsync(_server.LocalEndPoint, Ct); // and says nothing
+            }
+            // Accepted after the idle ones (the accept queue keeps their order): over the cap, closed without an answer.
+            Assert.Equal("", await SendRawAsync("GET /metrics HTTP/1.1\r\n\r\n"));
+
+            idle[0].Dispose();
+            var answered = false;
+            for (var attempt = 0; attempt < 100 && !answered; attempt++)
+            {
+                answered = (await SendRawAsync("GET /metrics HTTP/1.1\r\n\r\n")).StartsWith("HTTP/1.1 200 OK", StringComparison.Ordinal);
+                if (!answered)
+                {
+                    await Task.Delay(20, Ct); // the server notices the closed connection in a moment
+                }
+            }
+            Assert.True(answered, "a scrape is served once an idle connection ends");
+        }
+        finally
+        {
+            idle.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task A_port_in_use_fails_with_a_one_line_reason()
     {
         await using var busy = MetricsServer.Start(new IPEndPoint(IPAddress.Loopback, 0), _exporter);
