@@ -94,6 +94,8 @@ public sealed partial class NetworkStack : IDisposable
     private readonly Lock _configLock = new();
     private readonly FragmentReassembler _reassembler;
     private readonly ITimer _expiry;
+    private readonly Lock _expiryLock = new();
+    private bool _expiryArmed;
     private IpAddressBytes[] _addresses = [];
     private int _identification;
     private int _fragmentIdentification;
@@ -111,7 +113,9 @@ public sealed partial class NetworkStack : IDisposable
         _pingIdentifier = (ushort)Random.Shared.Next(1, ushort.MaxValue);
         _reassembler = new FragmentReassembler(Options.Time, new FragmentReassemblerOptions { OnTimeExceeded = SendReassemblyTimeExceeded });
         // Pending fragments give their memory back within a second of their timeout even when nothing else arrives.
-        _expiry = Options.Time.CreateTimer(static state => ((FragmentReassembler)state!).Expire(), _reassembler, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        // The timer runs only while some are pending: an idle stack does not wake every second, and a clock that
+        // jumps (a test's fake one) does not replay a tick per second skipped.
+        _expiry = Options.Time.CreateTimer(static state => ((NetworkStack)state!).ExpireFragments(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     internal NetworkStackOptions Options { get; }
@@ -183,7 +187,12 @@ public sealed partial class NetworkStack : IDisposable
         if (ip.IsFragment)
         {
             // RFC 791 §3.2 / RFC 8200 §4.5: the whole datagram goes on once its last missing piece has come.
-            if (_reassembler.TryAdd(ip, out var complete))
+            var added = _reassembler.TryAdd(ip, out var complete);
+            if (_reassembler.PendingCount > 0)
+            {
+                ArmFragmentExpiry();
+            }
+            if (added)
             {
                 if (complete is not null)
                 {
@@ -317,6 +326,45 @@ public sealed partial class NetworkStack : IDisposable
         finally
         {
             ReturnPacket(fragment);
+        }
+    }
+
+    /// <summary>Whether the fragment expiry timer runs (tests).</summary>
+    internal bool FragmentExpiryArmed
+    {
+        get
+        {
+            lock (_expiryLock)
+            {
+                return _expiryArmed;
+            }
+        }
+    }
+
+    // Both sides decide under one lock, after the reassembler changed: a fragment added while the timer disarms
+    // either sees it disarmed and re-arms it, or is counted by the timer, which then stays armed.
+    private void ArmFragmentExpiry()
+    {
+        lock (_expiryLock)
+        {
+            if (!_expiryArmed)
+            {
+                _expiryArmed = true;
+                _expiry.Change(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            }
+        }
+    }
+
+    private void ExpireFragments()
+    {
+        _reassembler.Expire();
+        lock (_expiryLock)
+        {
+            if (_expiryArmed && _reassembler.PendingCount == 0)
+            {
+                _expiryArmed = false;
+                _expiry.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
         }
     }
 

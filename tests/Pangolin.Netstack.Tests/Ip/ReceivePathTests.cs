@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net;
+using Microsoft.Extensions.Time.Testing;
 using Pangolin.Netstack.Tests.Infrastructure;
 using Pangolin.Packets;
 
@@ -97,6 +98,46 @@ public sealed class ReceivePathTests
         {
             Assert.Equal(2, stack.DroppedPackets);
         }
+    }
+
+    [Fact]
+    public void The_fragment_timer_runs_only_while_a_datagram_waits_for_fragments_and_a_lost_one_gets_time_exceeded()
+    {
+        var time = new FakeTimeProvider();
+        var link = new CapturingLink();
+        using var stack = new NetworkStack(link, new NetworkStackOptions { Time = time });
+        stack.AddAddress(Stack);
+        Assert.False(stack.FragmentExpiryArmed);
+
+        // An idle stack: a clock that jumps a day replays no timer tick and sends nothing.
+        time.Advance(TimeSpan.FromDays(1));
+        Assert.False(stack.FragmentExpiryArmed);
+
+        // The first of two fragments arrives and the second never does.
+        var datagram = Udp(Peer, Stack, 40000, 9, new byte[40]);
+        var first = datagram.AsSpan(0, 20 + 24).ToArray();
+        BinaryPrimitives.WriteUInt16BigEndian(first.AsSpan(2), (ushort)first.Length);
+        first[6] = 0x20; // more fragments, offset 0
+        first[10] = first[11] = 0;
+        InternetChecksum.Write(first.AsSpan(10, 2), InternetChecksum.Add(first.AsSpan(0, 20)));
+        stack.Receive(first);
+        Assert.True(stack.FragmentExpiryArmed);
+        Assert.Empty(link.Sent);
+
+        // RFC 792: once the reassembly time is up, Time Exceeded (type 11, code 1) quoting the first fragment; then
+        // nothing is pending and the timer stops again.
+        time.Advance(TimeSpan.FromSeconds(61));
+        var error = Assert.Single(link.Sent);
+        Assert.Equal(11, error[20]);
+        Assert.Equal(1, error[21]);
+        Assert.False(stack.FragmentExpiryArmed);
+
+        // The next lost datagram arms it again.
+        stack.Receive(first);
+        Assert.True(stack.FragmentExpiryArmed);
+        time.Advance(TimeSpan.FromSeconds(61));
+        Assert.Equal(2, link.Sent.Count);
+        Assert.False(stack.FragmentExpiryArmed);
     }
 
     private static (NetworkStack Stack, CapturingLink Link) Create(bool linkAuthenticates = false)
