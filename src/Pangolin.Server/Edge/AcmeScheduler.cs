@@ -14,8 +14,8 @@ namespace Pangolin.Server.Edge;
 /// <summary>
 /// Issues and renews the ACME certificates of SSL resources: one per enabled SSL HTTP resource's host, or its domain's
 /// <c>*.base</c> when the domain prefers a wildcard (dns-01 only, RFC 8555 §7.1.3). Runs after every change to the
-/// resources or certificates and every <see cref="AcmeOptions.CheckIntervalMinutes"/>; renews once less than a third of
-/// a certificate's lifetime or 30 days is left; a failure is recorded and retried with exponential backoff. Names an
+/// resources or certificates and every <see cref="AcmeOptions.CheckIntervalMinutes"/>; renews once a third of a
+/// certificate's lifetime is left, or 30 days of a longer one; a failure is recorded and retried with exponential backoff. Names an
 /// uploaded certificate covers are left alone.
 /// </summary>
 public sealed partial class AcmeScheduler : BackgroundService
@@ -219,11 +219,15 @@ public sealed partial class AcmeScheduler : BackgroundService
         return TimeSpan.Zero;
     }
 
-    /// <summary>Renew once less than a third of the lifetime, or less than 30 days, is left.</summary>
+    /// <summary>
+    /// Renew once a third of the lifetime is left, and at the latest 30 days before the end: 30 days of a 90-day
+    /// certificate, 2 of a 6-day one (a short-lived profile), 30 of a year-long one. Never "30 days" for a certificate
+    /// shorter than 90 days: it would be due again as soon as it is issued.
+    /// </summary>
     internal static DateTime RenewalTime(DateTime notBefore, DateTime notAfter)
     {
         var third = (notAfter - notBefore) / 3;
-        return notAfter - (third > RenewBefore ? third : RenewBefore);
+        return notAfter - (third < RenewBefore ? third : RenewBefore);
     }
 
     /// <summary>1 minute after the first failure, doubling up to a day.</summary>

@@ -61,6 +61,9 @@ public sealed partial class SitePresence(IServiceScopeFactory scopes, TimeProvid
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
+                // The tick's work leaves the timer's thread: a clock that jumps (a test's fake one) fires every
+                // missed tick, and a write that completes synchronously (SQLite) would run once for each of them.
+                await Task.Yield();
                 try
                 {
                     await FlushAsync(stoppingToken);
