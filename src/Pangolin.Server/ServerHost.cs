@@ -201,6 +201,7 @@ public static class ServerHost
         app.UseAuthentication();
         app.UseAuthorization();
         app.UseMiddleware<AuditMiddleware>();
+        app.UseMiddleware<OptionalQueryCheck>();
 
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
         app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") }).AllowAnonymous();
