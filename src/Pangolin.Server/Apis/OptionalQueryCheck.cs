@@ -17,8 +17,7 @@ public sealed class OptionalQueryCheck(RequestDelegate next)
 
     public Task InvokeAsync(HttpContext context)
     {
-        var handler = context.GetEndpoint()?.Metadata.GetMetadata<MethodInfo>();
-        if (handler is not null && context.Request.QueryString.HasValue)
+        if (context.Request.QueryString.HasValue && context.GetEndpoint()?.Metadata.GetMetadata<MethodInfo>() is { } handler)
         {
             foreach (var parameter in ByHandler.GetOrAdd(handler, Find))
             {
@@ -56,32 +55,22 @@ public sealed class OptionalQueryCheck(RequestDelegate next)
 
     private static void Add(List<OptionalQuery> found, Type type, string name, FromQueryAttribute? fromQuery)
     {
-        if (Nullable.GetUnderlyingType(type) is { } underlying && Parser(underlying) is { } parser)
+        if (Nullable.GetUnderlyingType(type) is { } underlying && Parsers.TryGetValue(underlying, out var parser))
         {
-            found.Add(new OptionalQuery(fromQuery?.Name ?? name, name, Keyword(underlying), parser));
+            found.Add(new OptionalQuery(fromQuery?.Name ?? name, name, parser.Keyword, parser.Parses));
         }
     }
 
-    // As the generated code parses each type: IParsable with the invariant culture; DateTime with universal time.
-    private static Func<string, bool>? Parser(Type type) => type switch
+    // Each type as the generated code parses it (IParsable with the invariant culture; DateTime as universal time),
+    // with the name the runtime's message gives it.
+    private static readonly Dictionary<Type, (string Keyword, Func<string, bool> Parses)> Parsers = new()
     {
-        _ when type == typeof(int) => s => int.TryParse(s, CultureInfo.InvariantCulture, out _),
-        _ when type == typeof(long) => s => long.TryParse(s, CultureInfo.InvariantCulture, out _),
-        _ when type == typeof(double) => s => double.TryParse(s, CultureInfo.InvariantCulture, out _),
-        _ when type == typeof(decimal) => s => decimal.TryParse(s, CultureInfo.InvariantCulture, out _),
-        _ when type == typeof(bool) => s => bool.TryParse(s, out _),
-        _ when type == typeof(DateTime) => s => DateTime.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AllowWhiteSpaces, out _),
-        _ => null,
-    };
-
-    private static string Keyword(Type type) => type switch
-    {
-        _ when type == typeof(int) => "int",
-        _ when type == typeof(long) => "long",
-        _ when type == typeof(double) => "double",
-        _ when type == typeof(decimal) => "decimal",
-        _ when type == typeof(bool) => "bool",
-        _ => type.Name,
+        [typeof(int)] = ("int", s => int.TryParse(s, CultureInfo.InvariantCulture, out _)),
+        [typeof(long)] = ("long", s => long.TryParse(s, CultureInfo.InvariantCulture, out _)),
+        [typeof(double)] = ("double", s => double.TryParse(s, CultureInfo.InvariantCulture, out _)),
+        [typeof(decimal)] = ("decimal", s => decimal.TryParse(s, CultureInfo.InvariantCulture, out _)),
+        [typeof(bool)] = ("bool", s => bool.TryParse(s, out _)),
+        [typeof(DateTime)] = ("DateTime", s => DateTime.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AllowWhiteSpaces, out _)),
     };
 
     private sealed record OptionalQuery(string QueryName, string Name, string TypeName, Func<string, bool> Parses);
