@@ -46,6 +46,23 @@ public sealed class NetworkStackOptions
 
     /// <summary>CUBIC (RFC 9438, Linux's default) or NewReno (RFC 5681, RFC 6582).</summary>
     public TcpCongestionControl TcpCongestionControl { get; init; } = TcpCongestionControl.Cubic;
+
+    /// <summary>
+    /// Full-sized TCP segments are cut so that their whole IP packet is a multiple of this many bytes (1, the default:
+    /// the full MSS). 64 suits a WireGuard link: ChaCha20 runs in 64-byte blocks, and OpenSSL generates the keystream
+    /// of a partial last block in a call of its own, which at MTU 1420 costs about as much as a sixth of the packet's
+    /// cipher work; 1,408-byte packets carry 0.9 % less payload and need no such call.
+    /// </summary>
+    public int TcpSegmentAlignment
+    {
+        get;
+        init
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 256);
+            field = value;
+        }
+    } = 1;
 }
 
 /// <summary>

@@ -50,9 +50,13 @@ public sealed partial class UserspaceTunnel : IConfigurableDevice, IAsyncDisposa
         _link = new DeviceLink(_interface);
         // No Nagle: what crosses this stack is relayed data that a proxy should pass on at once, as proxies set TCP_NODELAY.
         // The device delivers only packets it has authenticated: their inner checksums need no second check, and the
-        // segments of one read can be glued together before TCP sees them (GRO).
+        // segments of one read can be glued together before TCP sees them (GRO). Segments fill whole ChaCha20 blocks.
         stack = new NetworkStack(_link, options.StackOptions
-            ?? new NetworkStackOptions { Time = options.Time, TcpNoDelay = true, LinkAuthenticatesPackets = true, CoalesceReceivedSegments = true });
+            ?? new NetworkStackOptions
+            {
+                Time = options.Time, TcpNoDelay = true, LinkAuthenticatesPackets = true, CoalesceReceivedSegments = true,
+                TcpSegmentAlignment = 64,
+            });
         _stack = stack;
         try
         {

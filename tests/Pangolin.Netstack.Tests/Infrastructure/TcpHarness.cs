@@ -64,7 +64,7 @@ internal sealed class TcpHarness : IDisposable
     private uint _peerTimestamp = 5000;
     private Netstack.Tcp.TcpListener? _listener;
 
-    public TcpHarness(bool noDelay = false, int sendBufferSize = 1 << 20, int receiveBufferSize = 1 << 20, int mtu = 1420, int segmentationSize = 0, bool coalesce = false)
+    public TcpHarness(bool noDelay = false, int sendBufferSize = 1 << 20, int receiveBufferSize = 1 << 20, int mtu = 1420, int segmentationSize = 0, bool coalesce = false, int segmentAlignment = 1)
     {
         Time = new FakeTimeProvider();
         Link = new CapturingLink(mtu, segmentationSize);
@@ -76,6 +76,7 @@ internal sealed class TcpHarness : IDisposable
             TcpReceiveBufferSize = receiveBufferSize,
             LinkAuthenticatesPackets = coalesce,
             CoalesceReceivedSegments = coalesce,
+            TcpSegmentAlignment = segmentAlignment,
         });
         Stack.AddAddress(StackAddress);
     }
@@ -241,7 +242,7 @@ internal sealed class TcpHarness : IDisposable
         Assert.Equal(PeerNext, synAck.Acknowledgment);
         StackIss = synAck.Sequence;
         PeerAck = StackIss + 1;
-        StackMss = Math.Min(Stack.Mtu - 40, offer.Mss ?? 536) - (offer.Timestamps ? 12 : 0);
+        StackMss = ExpectedMss(offer, offer.Timestamps);
         return synAck;
     }
 
@@ -279,12 +280,22 @@ internal sealed class TcpHarness : IDisposable
         Timestamps = offer.Timestamps && syn.Options.HasTimestamps;
         Sack = offer.SackPermitted;
         Send(offer.Iss, PeerAck, TcpFlags.Syn | TcpFlags.Ack, offer.Window, options: offer.ToOptions(++_peerTimestamp, syn.Options.TimestampValue));
-        StackMss = Math.Min(Stack.Mtu - 40, offer.Mss ?? 536) - (offer.Timestamps ? 12 : 0);
+        StackMss = ExpectedMss(offer, Timestamps);
         var ack = TakeOne();
         Assert.Equal(TcpFlags.Ack, ack.Flags);
         Assert.Equal(StackIss + 1, ack.Sequence);
         Assert.Equal(PeerNext, ack.Acknowledgment);
         return await connect.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+    }
+
+    /// <summary>The smaller of both offers, less 12 when timestamps are on, cut to whole multiples of the alignment.</summary>
+    private int ExpectedMss(SynOffer offer, bool timestamps)
+    {
+        var mss = Math.Min(Stack.Mtu - 40, offer.Mss ?? 536) - (timestamps ? 12 : 0);
+        var headers = 40 + (timestamps ? 12 : 0);
+        var alignment = Stack.Options.TcpSegmentAlignment;
+        var aligned = (mss + headers) / alignment * alignment - headers;
+        return aligned >= mss / 2 ? aligned : mss;
     }
 
     public void Dispose()

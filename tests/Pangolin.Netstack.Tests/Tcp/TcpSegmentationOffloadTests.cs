@@ -40,6 +40,39 @@ public sealed class TcpSegmentationOffloadTests
         string.Join(" ", segments.Select(s => $"{s.Sequence - h.StackIss - 1}+{s.Payload.Length}{(s.Has(TcpFlags.Psh) ? "P" : "")}{(s.Has(TcpFlags.Fin) ? "F" : "")}"));
 
     [Theory]
+    [InlineData(0)]
+    [InlineData(Offload)]
+    public async Task Aligned_segments_make_whole_packets_a_multiple_of_the_alignment(int segmentationSize)
+    {
+        var data = TcpHarness.Bytes(200_000 + 33);
+        using var h = new TcpHarness(noDelay: true, segmentationSize: segmentationSize, segmentAlignment: 64);
+
+        var segments = await TransferAsync(h, data);
+
+        // MTU 1420 with timestamps: 1,368 bytes of payload unaligned; 1,408-byte packets (22 ChaCha20 blocks) aligned.
+        Assert.Equal(1408 - 52, h.StackMss);
+        Assert.All(segments[..^1], s => Assert.Equal(1408, 20 + 20 + 12 + s.Payload.Length));
+        Assert.All(h.Link.SegmentSizes, size => Assert.Equal(h.StackMss, size));
+        Assert.Equal(data, segments.SelectMany(s => s.Payload).ToArray());
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(257)]
+    public void An_alignment_outside_1_to_256_is_refused(int alignment) =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => new NetworkStackOptions { TcpSegmentAlignment = alignment });
+
+    [Fact]
+    public async Task Without_alignment_segments_use_the_full_mss()
+    {
+        using var h = new TcpHarness(noDelay: true);
+
+        var segments = await TransferAsync(h, TcpHarness.Bytes(20_000));
+
+        Assert.Equal(1420 - 52, segments[0].Payload.Length);
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_bulk_write_reaches_the_wire_exactly_as_without_offload_in_fewer_hand_overs(bool noDelay)
