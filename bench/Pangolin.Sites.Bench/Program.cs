@@ -11,7 +11,8 @@ using Pangolin.Edge;
 // sites-bench --Bench:SiteFile F --Bench:Backend 127.0.0.1 [pangolin settings]: starts the server, creates a newt site
 // with two targets (HTTP on Bench:HttpPort, raw TCP on Bench:TcpPort) through its own API, writes the newt's id and
 // secret to Bench:SiteFile, then serves the load front: HTTP on 127.0.0.1:Bench:FrontPort proxied to the HTTP target,
-// and raw TCP on 127.0.0.1:Bench:TcpFrontPort piped to the TCP target — both through the tunnel.
+// and raw TCP on 127.0.0.1:Bench:TcpFrontPort piped to the TCP target — both through the tunnel. A third target,
+// Bench:SinkPort, is a discard sink that the load port's /bulk streams to.
 var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.AddPangolin();
 builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -25,8 +26,9 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Listen(IPAddress.Loopback, loadPort);
 });
 await using var app = builder.Build();
+var connector = app.Services.GetRequiredService<TargetConnector>();
 
-var targets = new TaskCompletionSource<(int Http, int Tcp)>(TaskCreationOptions.RunContinuationsAsynchronously);
+var targets = new TaskCompletionSource<(int Http, int Tcp, int Sink)>(TaskCreationOptions.RunContinuationsAsynchronously);
 HttpMessageInvoker? upstream = null;
 app.MapWhen(context => context.Connection.LocalPort == frontPort, front => front.Run(async context =>
 {
@@ -44,12 +46,28 @@ app.MapWhen(context => context.Connection.LocalPort == loadPort, load => load.Ru
     await targets.Task;
     var connections = int.Parse(context.Request.Query["connections"].FirstOrDefault() ?? "64", CultureInfo.InvariantCulture);
     var duration = TimeSpan.FromSeconds(double.Parse(context.Request.Query["seconds"].FirstOrDefault() ?? "10", CultureInfo.InvariantCulture));
+    if (context.Request.Path == "/bulk")
+    {
+        // GET /bulk?seconds=10[&to=host:port]: the server itself streams to the discard sink, through the tunnel, or,
+        // with `to`, over a kernel socket (the anchor's tunnel or the bare veth) — one sender for every row.
+        var to = context.Request.Query["to"].FirstOrDefault();
+        var sink = (await targets.Task).Sink;
+        Func<CancellationToken, ValueTask<Stream>> open = to is null
+            ? ct => connector.ConnectTcpAsync(sink, ct)
+            : async ct =>
+            {
+                var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(IPEndPoint.Parse(to), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            };
+        await context.Response.WriteAsync(await BulkAsync(open, duration, context.RequestAborted), context.RequestAborted);
+        return;
+    }
     await context.Response.WriteAsync(await LoadAsync(upstream!, connections, duration, context.RequestAborted), context.RequestAborted);
 }));
 app.UsePangolin();
 await app.StartAsync();
 
-var connector = app.Services.GetRequiredService<TargetConnector>();
 var created = await SetUpAsync(app, bench);
 upstream = new HttpMessageInvoker(new SocketsHttpHandler
 {
@@ -125,7 +143,33 @@ static async Task<string> LoadAsync(HttpMessageInvoker upstream, int connections
     return string.Create(CultureInfo.InvariantCulture, $"{all.Length / elapsed:F0}\t{Ms(0.5):F2}\t{Ms(0.99):F2}\t{errors}\n");
 }
 
-static async Task<(int Http, int Tcp)> SetUpAsync(WebApplication app, IConfiguration bench)
+// Writes 256 KB chunks for the duration, then half-closes and waits for the sink to close: the bytes counted were all
+// received. Answers "Gbit/s".
+static async Task<string> BulkAsync(Func<CancellationToken, ValueTask<Stream>> open, TimeSpan duration, CancellationToken ct)
+{
+    await using var stream = await open(ct);
+    var chunk = new byte[256 * 1024];
+    Random.Shared.NextBytes(chunk);
+    var clock = Stopwatch.StartNew();
+    long sent = 0;
+    while (clock.Elapsed < duration)
+    {
+        await stream.WriteAsync(chunk, ct);
+        sent += chunk.Length;
+    }
+    switch (stream)
+    {
+        case NetworkStream network: network.Socket.Shutdown(SocketShutdown.Send); break;
+        case IHalfClosable tunnel: tunnel.ShutdownSend(); break;
+        default: throw new InvalidOperationException($"{stream.GetType()} cannot half-close");
+    }
+    while (await stream.ReadAsync(chunk, ct) > 0)
+    {
+    }
+    return string.Create(CultureInfo.InvariantCulture, $"{sent * 8 / clock.Elapsed.TotalSeconds / 1e9:F3}\n");
+}
+
+static async Task<(int Http, int Tcp, int Sink)> SetUpAsync(WebApplication app, IConfiguration bench)
 {
     var port = app.Configuration.GetValue("Server:ExternalPort", 3000);
     using var api = new HttpClient(new SocketsHttpHandler { UseCookies = true }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/api/v1/") };
@@ -143,9 +187,10 @@ static async Task<(int Http, int Tcp)> SetUpAsync(WebApplication app, IConfigura
     var backend = bench["Backend"] ?? "127.0.0.1";
     var http = await Expect(api.PutAsJsonAsync($"resource/{resourceId}/target", new { siteId, ip = backend, port = bench.GetValue("HttpPort", 18080) }));
     var tcp = await Expect(api.PutAsJsonAsync($"resource/{resourceId}/target", new { siteId, ip = backend, port = bench.GetValue("TcpPort", 5201) }));
+    var sink = await Expect(api.PutAsJsonAsync($"resource/{resourceId}/target", new { siteId, ip = backend, port = bench.GetValue("SinkPort", 5202) }));
     await File.WriteAllTextAsync(bench["SiteFile"] ?? "site.env",
         $"NEWT_ID={site.GetProperty("newtId").GetString()}\nNEWT_SECRET={site.GetProperty("secret").GetString()}\n");
-    return (http.GetProperty("targetId").GetInt32(), tcp.GetProperty("targetId").GetInt32());
+    return (http.GetProperty("targetId").GetInt32(), tcp.GetProperty("targetId").GetInt32(), sink.GetProperty("targetId").GetInt32());
 }
 
 static async Task<JsonElement> Expect(Task<HttpResponseMessage> call)

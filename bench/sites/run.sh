@@ -14,6 +14,9 @@
 # TargetConnector -> userspace WireGuard + netstack -> UDP over the veth -> newt (the Native AOT binary, userspace
 # tunnel, no root needed) -> nginx/iperf3 on the site's loopback.
 # Anchor: wrk/iperf3 in the server's namespace -> kernel TCP -> wireguard-go -> veth -> wireguard-go -> nginx/iperf3.
+# Bulk is measured twice: iperf3 through our raw TCP front (a kernel hop more than the anchor: iperf3 -> loopback ->
+# the server), and sent by the server itself (GET /bulk on the load port: one sender that writes through the tunnel,
+# or over a kernel socket through wireguard-go or the bare veth) to one discard sink (python3) in the site's namespace.
 #
 # Needs root, iproute2, wrk, iperf3, nginx, wireguard-go, wireguard-tools, python3 and the .NET SDK. Traffic stays in
 # the two namespaces it creates (10.220.0.0/24 on the veth, 100.89.220.0/24 in wireguard-go's tunnel).
@@ -90,6 +93,18 @@ http {
 CONF
 $SX nginx -p "$W/nginx" -c "$W/nginx.conf" -e stderr 2> "$W/nginx.log" & PIDS+=($!)
 $SX iperf3 -s -p 5201 > /dev/null 2>&1 & PIDS+=($!)
+# A discard sink for the server's own bulk stream (/bulk on the load port), the same for every row.
+cat > "$W/sink.py" <<'PY'
+import socketserver
+class Sink(socketserver.BaseRequestHandler):
+    def handle(self):
+        buf = bytearray(1 << 20)
+        while self.request.recv_into(buf):
+            pass
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(("0.0.0.0", 5202), Sink).serve_forever()
+PY
+$SX python3 "$W/sink.py" & PIDS+=($!)
 
 # The anchor: wireguard-go on both ends.
 wg genkey > "$W/gw.key"; wg pubkey < "$W/gw.key" > "$W/gw.pub"
@@ -109,7 +124,7 @@ ip -n $SITE addr add 100.89.220.2/24 dev psbs; ip -n $SITE link set psbs mtu "$M
 $GX nginx -p "$W/proxy" -c "$W/proxy.conf" -e stderr 2> "$W/proxy.log" & PIDS+=($!)
 $GX dotnet "$W/srv/sites-bench.dll" --App:DataDirectory="$W/data" --App:DashboardUrl=http://10.220.0.1:3000 \
   --Domains:main:BaseDomain=bench.test --Gerbil:BaseEndpoint=10.220.0.1 --Gerbil:ListenPort=51821 --Gerbil:Mtu="$MTU" \
-  --Bench:SiteFile="$W/site.env" --Bench:Backend=127.0.0.1 --Bench:HttpPort=18080 --Bench:TcpPort=5201 \
+  --Bench:SiteFile="$W/site.env" --Bench:Backend=127.0.0.1 --Bench:HttpPort=18080 --Bench:TcpPort=5201 --Bench:SinkPort=5202 \
   > "$W/server.log" 2>&1 & PIDS+=($!)
 for i in $(seq 600); do grep -q '^ready' "$W/server.log" && break; sleep 0.1; done
 grep -q '^ready' "$W/server.log" || { echo "the server did not start:"; cat "$W/server.log"; exit 1; }
@@ -171,6 +186,10 @@ $GX iperf3 -c 127.0.0.1 -p 15201 -t 3 > /dev/null 2>&1
   iperf_run direct 10.220.0.2 5201
   iperf_run wireguard-go 100.89.220.2 5201
   iperf_run newt 127.0.0.1 15201
+  echo "# bulk TCP sent by the server itself for $IPERF_T s to a discard sink (Gbit/s)"
+  printf 'own-direct\t%s\n' "$($GX curl -sf "http://127.0.0.1:18091/bulk?seconds=$IPERF_T&to=10.220.0.2:5202")"
+  printf 'own-wireguard-go\t%s\n' "$($GX curl -sf "http://127.0.0.1:18091/bulk?seconds=$IPERF_T&to=100.89.220.2:5202")"
+  printf 'own-newt\t%s\n' "$($GX curl -sf "http://127.0.0.1:18091/bulk?seconds=$IPERF_T")"
 } | tee "$W/results.tsv"
 
 # 1,000 proxied connections held open through newt: RSS sampled in the middle of the run.
@@ -204,7 +223,9 @@ bd, bg, bn = float(rows['direct/bulk'][1]), float(rows['wireguard-go/bulk'][1]),
 print()
 print(f"1 KB req/s: direct {d:.0f}, wireguard-go {g:.0f} ({g/d:.2f} of direct), nginx proxy + wireguard-go {pg:.0f} ({pg/d:.2f}), newt with our proxy front {n:.0f} ({n/d:.2f} of direct, {n/g:.2f}x wireguard-go, {n/pg:.2f}x nginx + wireguard-go)")
 print(f"1 KB req/s sent by the server itself (64 keep-alive loops) through newt: {sn:.0f} ({sn/d:.2f} of direct, {sn/g:.2f}x wireguard-go with wrk)")
-print(f"bulk Gbit/s: direct {bd:.3f}, wireguard-go {bg:.3f}, newt {bn:.3f} ({bn/bg:.1f}x wireguard-go, {bn/bd:.3f} of direct)")
+print(f"bulk Gbit/s, iperf3 through our TCP front: direct {bd:.3f}, wireguard-go {bg:.3f}, newt {bn:.3f} ({bn/bg:.1f}x wireguard-go, {bn/bd:.3f} of direct)")
+od, og, on = float(rows['own-direct/bulk'][1]), float(rows['own-wireguard-go/bulk'][1]), float(rows['own-newt/bulk'][1])
+print(f"bulk Gbit/s sent by the server itself (one sender, one sink): direct {od:.3f}, wireguard-go {og:.3f}, newt {on:.3f} ({on/og:.1f}x wireguard-go, {on/od:.3f} of direct)")
 PY
 echo "newt RSS: idle ${rss_idle} kB, with 1,000 proxied connections ${rss_loaded} kB, after ${rss_after} kB"
 echo "newt start: --version ${version_ms} ms (median of 21); exec -> connected ${connected_ms} ms, exec -> tunnel up ${up_ms} ms (5 ms polling, a local server)"
