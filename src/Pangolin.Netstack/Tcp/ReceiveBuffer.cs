@@ -162,9 +162,30 @@ internal sealed class ReceiveBuffer
             return 0;
         }
         Ring.CopyOut(_ring, _readPosition, destination[..count]);
+        Skip(count);
+        return count;
+    }
+
+    /// <summary>
+    /// The readable bytes where they lie, oldest first: two pieces when they wrap around the ring's end. They stay
+    /// valid until <see cref="Skip"/> frees them: new data goes only to free space, and a growing ring moves to a new
+    /// array (the old one is never reused).
+    /// </summary>
+    public int Peek(out ReadOnlyMemory<byte> first, out ReadOnlyMemory<byte> second)
+    {
+        var untilEnd = Math.Min(_readable, _ring.Length - _readPosition);
+        first = _ring.AsMemory(_readPosition, untilEnd);
+        second = _ring.AsMemory(0, _readable - untilEnd);
+        return _readable;
+    }
+
+    /// <summary>Frees the oldest <paramref name="count"/> readable bytes without copying them.</summary>
+    public void Skip(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _readable);
         _readPosition = (_readPosition + count) % _ring.Length;
         _readable -= count;
-        return count;
     }
 
     /// <summary>

@@ -329,6 +329,32 @@ internal sealed partial class TcpConnection
         }
     }
 
+    /// <summary>
+    /// Lends what has arrived without copying it (see <see cref="TcpStream.PeekReceived"/>); 0 when nothing is
+    /// readable now.
+    /// </summary>
+    public int PeekReceived(out ReadOnlyMemory<byte> first, out ReadOnlyMemory<byte> second)
+    {
+        lock (_lock)
+        {
+            if (_readSignal.IsWaiting)
+            {
+                throw new InvalidOperationException("A read is pending on this connection.");
+            }
+            return _receive.Peek(out first, out second);
+        }
+    }
+
+    /// <summary>Frees the oldest <paramref name="count"/> bytes lent by <see cref="PeekReceived"/>.</summary>
+    public void ConsumeReceived(int count)
+    {
+        lock (_lock)
+        {
+            _receive.Skip(count);
+            MaybeSendWindowUpdate();
+        }
+    }
+
     /// <summary>Caller holds the lock. Data, or the end of the stream (0), if either is there.</summary>
     private bool TryRead(Memory<byte> destination, out int read)
     {

@@ -134,6 +134,19 @@ public sealed class TcpStream : Stream
     public void ShutdownSend() => _connection.ShutdownSend();
 
     /// <summary>
+    /// Lends the bytes that have arrived, where they lie in the receive buffer, so that a relay can pass them on
+    /// without copying them first: two pieces when they wrap around, <paramref name="second"/> often empty. They stay
+    /// valid and unchanged until <see cref="ConsumeReceived"/>; the receive window opens only then. Returns how many
+    /// bytes were lent, 0 when none are readable now: a zero-byte <see cref="ReadAsync(Memory{byte}, CancellationToken)"/>
+    /// waits for data, after which 0 here means the peer has ended its side.
+    /// </summary>
+    public int PeekReceived(out ReadOnlyMemory<byte> first, out ReadOnlyMemory<byte> second) =>
+        _connection.PeekReceived(out first, out second);
+
+    /// <summary>Frees the oldest <paramref name="count"/> of the bytes <see cref="PeekReceived"/> lent.</summary>
+    public void ConsumeReceived(int count) => _connection.ConsumeReceived(count);
+
+    /// <summary>
     /// Closes at once with a reset (RFC 9293 §3.10.4 ABORT, a socket closed with SO_LINGER 0): data not yet sent or
     /// read is discarded and the peer's next read fails. A relay uses it so an error on one side is not passed on
     /// as a clean end of stream. Dispose afterwards does nothing more.

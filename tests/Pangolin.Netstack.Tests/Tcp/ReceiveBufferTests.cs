@@ -517,4 +517,60 @@ public sealed class ReceiveBufferTests
         Assert.Equal(36_000, buffer.Read(output.AsSpan(9_000)));
         Assert.Equal(data.AsSpan(0, 45_000).ToArray(), output.AsSpan(0, 45_000).ToArray());
     }
+
+    [Fact]
+    public void Peek_lends_the_readable_bytes_in_place_and_Skip_frees_them()
+    {
+        var data = Stream(1000, 7);
+        var buffer = new ReceiveBuffer(64, S(0));
+        var received = new List<byte>();
+        var next = 0;
+        var wrapped = false;
+        for (var rounds = 0; received.Count < data.Length; rounds++)
+        {
+            Assert.True(rounds < 1000, "no progress");
+            var length = Math.Min(Math.Min(29, buffer.Window), data.Length - next);
+            buffer.Accept(S((uint)next), data.AsSpan(next, length));
+            next += length;
+            var lent = buffer.Peek(out var first, out var second);
+            Assert.Equal(buffer.Readable, lent);
+            Assert.Equal(lent, first.Length + second.Length);
+            wrapped |= !second.IsEmpty;
+            // Take part of it, as a relay whose write was short would.
+            var taken = Math.Max(1, lent * 2 / 3);
+            var bytes = first.ToArray().Concat(second.ToArray()).Take(taken).ToArray();
+            buffer.Skip(taken);
+            received.AddRange(bytes);
+            Assert.Equal(lent - taken, buffer.Readable);
+        }
+        Assert.True(wrapped, "the test never lent a wrapped range");
+        Assert.Equal(data, received.ToArray());
+        Assert.Equal(0, buffer.Peek(out var none, out var nothing));
+        Assert.True(none.IsEmpty && nothing.IsEmpty);
+    }
+
+    [Fact]
+    public void Lent_bytes_stay_unchanged_while_the_ring_grows_and_new_data_arrives()
+    {
+        var data = Stream(60_000, 9);
+        var buffer = new ReceiveBuffer(64 * 1024, S(0));
+        Assert.Equal(10_000, buffer.Accept(S(0), data.AsSpan(0, 10_000)));
+        buffer.Peek(out var first, out var second);
+        Assert.True(second.IsEmpty);
+        Assert.Equal(40_000, buffer.Accept(S(10_000), data.AsSpan(10_000, 40_000)));
+        Assert.True(buffer.AllocatedSize > ReceiveBuffer.InitialRingSize);
+        Assert.Equal(data.AsSpan(0, 10_000).ToArray(), first.ToArray());
+        buffer.Skip(10_000);
+        Assert.Equal(data.AsSpan(10_000, 40_000).ToArray(), ReadAll(buffer));
+    }
+
+    [Fact]
+    public void Skip_refuses_more_than_is_readable()
+    {
+        var buffer = new ReceiveBuffer(100, S(0));
+        buffer.Accept(S(0), new byte[10]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => buffer.Skip(11));
+        Assert.Throws<ArgumentOutOfRangeException>(() => buffer.Skip(-1));
+        Assert.Equal(10, buffer.Readable);
+    }
 }

@@ -344,6 +344,47 @@ public sealed class TcpStateMachineReceiveTests
     }
 
     [Fact]
+    public async Task Received_bytes_lent_in_place_reopen_a_full_window_only_when_consumed()
+    {
+        using var h = new TcpHarness(receiveBufferSize: 8192);
+        var stream = (TcpStream)await h.PassiveOpenAsync(SynOffer.Linux with { Timestamps = false, Mss = 1024 });
+        for (var i = 0; i < 8; i++)
+        {
+            h.SendData(TcpHarness.Bytes(1024, i * 1024));
+        }
+        Assert.Equal(0, h.TakeSent()[^1].Window);
+
+        var lent = stream.PeekReceived(out var first, out var second);
+        Assert.Equal(8192, lent);
+        Assert.Equal(TcpHarness.Bytes(8192), first.ToArray().Concat(second.ToArray()).ToArray());
+        h.AssertNothingSent(); // lending frees nothing: the window stays shut
+
+        stream.ConsumeReceived(lent);
+
+        var update = h.TakeOne();
+        Assert.Equal(TcpFlags.Ack, update.Flags);
+        Assert.Equal(8192 >> 5, update.Window);
+        Assert.Equal(0, stream.PeekReceived(out _, out _));
+    }
+
+    [Fact]
+    public async Task Lending_after_the_peers_FIN_with_nothing_left_lends_nothing_and_a_pending_read_forbids_it()
+    {
+        using var h = new TcpHarness();
+        var stream = (TcpStream)await h.PassiveOpenAsync();
+        var pending = stream.ReadAsync(new byte[10], TestContext.Current.CancellationToken).AsTask();
+        Assert.Throws<InvalidOperationException>(() => stream.PeekReceived(out _, out _));
+
+        h.SendData(TcpHarness.Bytes(5));
+        Assert.Equal(5, await pending.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken));
+        h.SendFin();
+
+        Assert.Equal(0, await stream.ReadAsync(Memory<byte>.Empty, TestContext.Current.CancellationToken));
+        Assert.Equal(0, stream.PeekReceived(out var first, out var second));
+        Assert.True(first.IsEmpty && second.IsEmpty);
+    }
+
+    [Fact]
     public async Task A_zero_byte_read_throws_when_the_connection_is_reset()
     {
         using var h = new TcpHarness();
