@@ -162,7 +162,7 @@ internal sealed class ReceiveBuffer
             return 0;
         }
         Ring.CopyOut(_ring, _readPosition, destination[..count]);
-        Skip(count);
+        Advance(count);
         return count;
     }
 
@@ -184,6 +184,11 @@ internal sealed class ReceiveBuffer
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, _readable);
+        Advance(count);
+    }
+
+    private void Advance(int count)
+    {
         _readPosition = (_readPosition + count) % _ring.Length;
         _readable -= count;
     }

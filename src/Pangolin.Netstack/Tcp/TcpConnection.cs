@@ -255,15 +255,16 @@ internal sealed partial class TcpConnection
             _tsRecent = options.TimestampValue;
             _mss -= 12; // every segment carries the timestamps option (RFC 7323 §3.2)
         }
-        if (_stack.Options.TcpSegmentAlignment > 1)
+        var tcpHeaderLength = TcpHeader.MinLength + (_timestamps ? 12 : 0);
+        if (_stack.Options.TcpSegmentAlignment is > 1 and var alignment)
         {
-            var headers = (Key.LocalAddress.IsIPv4 ? 20 : 40) + TcpHeader.MinLength + (_timestamps ? 12 : 0);
-            var aligned = (_mss + headers) / _stack.Options.TcpSegmentAlignment * _stack.Options.TcpSegmentAlignment - headers;
+            var headers = (Key.LocalAddress.IsIPv4 ? 20 : 40) + tcpHeaderLength;
+            var aligned = (_mss + headers) / alignment * alignment - headers;
             _mss = aligned >= _mss / 2 ? aligned : _mss; // never at the cost of half the payload (a tiny MSS)
         }
         _scoreboard = _sackPermitted ? new SackScoreboard(_mss) : null;
         _congestion = NewCongestionControl(); // its windows count in segments of the MSS just agreed
-        _maxSegmentationPayload = _stack.MaxSegmentationPayload(!Key.LocalAddress.IsIPv4, TcpHeader.MinLength + (_timestamps ? 12 : 0));
+        _maxSegmentationPayload = _stack.MaxSegmentationPayload(!Key.LocalAddress.IsIPv4, tcpHeaderLength);
     }
 
     /// <summary>SYN (active) or SYN-ACK (passive), with the options Linux sends.</summary>
