@@ -419,6 +419,10 @@ public sealed class EdgeNamespaceTests(EdgeNamespaceFixture net) : IClassFixture
             {
                 break;
             }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+            {
+                // caught in the backlog of the listener as it closed: probe again
+            }
             Assert.True(watch.Elapsed < Patience, "the disabled TCP resource's port still accepts");
             await Task.Delay(100, Ct);
         }
